@@ -1,0 +1,1 @@
+"""The pipeline steps that ``dodo.py`` declares: one module per step."""

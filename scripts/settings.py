@@ -11,6 +11,7 @@ import os
 import platform
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from types import MappingProxyType
 
 from scripts.errors import ParamError
@@ -37,6 +38,7 @@ _PASSTHROUGH = (
     "no_proxy",
     "SSL_CERT_FILE",
     "SSL_CERT_DIR",
+    "REQUESTS_CA_BUNDLE",
     "TRIVY_CACHE_DIR",
     "TRIVY_DB_REPOSITORY",
     "PYENV_VERSION",
@@ -81,7 +83,7 @@ class Settings:
         ca = env.get("ZEROPORT_CA_BUNDLE")
         if ca is None:
             default_ca = "/etc/ssl/certs/ca-certificates.crt"
-            ca = env.get("SSL_CERT_FILE") or (default_ca if os.path.exists(default_ca) else None)
+            ca = env.get("SSL_CERT_FILE") or (default_ca if Path(default_ca).exists() else None)
         timeout = env.get("ZEROPORT_BUILD_TIMEOUT", "")
         build_timeout = 20 * MINUTES
         if timeout:

@@ -1,0 +1,60 @@
+"""``python -m app``: serve the service until SIGTERM or SIGINT.
+
+Exit codes: 0 after a clean shutdown; 2 when it cannot start as configured (a bad ``APP_*``
+value, a missing extra, a taken port), with one line on stderr saying what to change.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from app.errors import StartupError
+
+DESCRIPTION = (
+    "Serve the service (configured by APP_* environment variables) until SIGTERM or SIGINT."
+)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the service; the process exit code."""
+    parser = argparse.ArgumentParser(prog="python -m app", description=DESCRIPTION)
+    parser.parse_args(argv)
+    try:
+        return _serve()
+    except StartupError as error:
+        print(error, file=sys.stderr)
+        return 2
+
+
+def _serve() -> int:
+    # Imported here so that a bad setting is reported before Quart's import time is paid.
+    from app.config import Settings
+
+    settings = Settings.from_env()
+
+    from app import logging, server
+    from app.service import create_app
+
+    logging.configure(settings.log_level)
+    service = create_app(settings)
+    metrics_app = None
+    if service.metrics_registry is not None:
+        from app.headers import SecurityHeaders, security_headers
+        from app.metrics import MetricsApp
+
+        metrics_app = SecurityHeaders(
+            MetricsApp(service.metrics_registry), security_headers(settings)
+        )
+    access_log = service.access_log
+    return server.run(
+        service.stack,
+        settings,
+        lifecycle=service.lifecycle,
+        metrics_app=metrics_app,
+        flush=access_log.flush if access_log is not None else None,
+    )
+
+
+if __name__ == "__main__":
+    sys.exit(main())

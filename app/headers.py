@@ -1,0 +1,95 @@
+"""Security headers on every response the application sends, built once at start-up.
+
+:func:`security_headers` turns the settings into the header list; :class:`SecurityHeaders` is the
+ASGI middleware that puts it on every ``http.response.start``: Quart's own 404/405/413/500
+responses, the guards' 400/403/413/431 and the routes' answers alike. A header the application
+set itself is kept (a route may need its own Cache-Control); a ``Server`` header never leaves.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from app.config import Settings
+from app.typing import ASGIApp, HeaderList, Message, Receive, Scope, Send
+
+HSTS_MAX_AGE = 2 * 365 * 24 * 60 * 60  # two years, in seconds, as the preload list requires
+
+# Powerful features no page of this service needs; "()" is the empty allow-list.
+DENIED_FEATURES = (
+    "accelerometer",
+    "autoplay",
+    "camera",
+    "display-capture",
+    "encrypted-media",
+    "fullscreen",
+    "geolocation",
+    "gyroscope",
+    "magnetometer",
+    "microphone",
+    "midi",
+    "payment",
+    "picture-in-picture",
+    "publickey-credentials-get",
+    "screen-wake-lock",
+    "serial",
+    "sync-xhr",
+    "usb",
+    "xr-spatial-tracking",
+)
+
+
+def security_headers(settings: Settings) -> HeaderList:
+    """The headers every response carries, as ASGI (lower-case name, value) byte pairs."""
+    hsts = f"max-age={HSTS_MAX_AGE}; includeSubDomains"
+    if settings.hsts_preload:
+        hsts += "; preload"
+    headers = {
+        "strict-transport-security": hsts,
+        "content-security-policy": settings.content_security_policy,
+        "x-content-type-options": "nosniff",
+        "x-frame-options": "DENY",
+        "referrer-policy": "no-referrer",
+        "permissions-policy": ", ".join(f"{feature}=()" for feature in DENIED_FEATURES),
+        "cross-origin-opener-policy": "same-origin",
+        "cross-origin-resource-policy": "same-origin",
+        # Every response here is dynamic; a route that serves something cacheable says so.
+        "cache-control": "no-store",
+    }
+    return [(name.encode("ascii"), value.encode("ascii")) for name, value in headers.items()]
+
+
+class SecurityHeaders:
+    """ASGI middleware adding ``headers`` to every HTTP response and dropping ``Server``."""
+
+    def __init__(self, app: ASGIApp, headers: Iterable[tuple[bytes, bytes]]) -> None:
+        self.app = app
+        self._headers = [(name.lower(), value) for name, value in headers]
+        self._names = frozenset(name for name, _ in self._headers)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                message["headers"] = self.merge(message.get("headers", ()))
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
+
+    def merge(self, headers: Iterable[tuple[bytes, bytes]]) -> HeaderList:
+        """``headers`` without ``Server``, plus each security header the app did not set."""
+        merged: HeaderList = []
+        seen: set[bytes] = set()
+        for name, value in headers:
+            lowered = bytes(name).lower()
+            if lowered != b"server":
+                merged.append((name, value))
+                seen.add(lowered)
+        if seen.isdisjoint(self._names):
+            merged.extend(self._headers)
+        else:
+            merged.extend(header for header in self._headers if header[0] not in seen)
+        return merged

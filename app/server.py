@@ -1,0 +1,300 @@
+"""Serve an ASGI app with Hypercorn in this process, and stop it gracefully.
+
+``python -m app`` (and ``python -m app.ceiling``) end up in :func:`run`. It binds the listener
+itself (so a taken port is one clear line and exit 2, and the log names the real port), picks
+the event loop (uvloop when installed), and runs ``hypercorn.asyncio.serve`` on it: no
+supervisor process and no resource tracker next to the worker, unlike the ``hypercorn`` CLI.
+With ``APP_WORKERS`` > 1 the process forks that many workers sharing the listener and
+supervises them.
+
+Shutdown, on SIGTERM or SIGINT:
+
+1. readiness turns 503 (``/readyz``), and stays so for ``APP_SHUTDOWN_DELAY`` seconds;
+2. the listener closes, and idle keep-alive connections are closed;
+3. requests in flight get ``APP_GRACE_PERIOD`` seconds to finish, then are cancelled;
+4. Quart's shutdown hooks run, the last log lines are flushed, and the process exits 0.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import signal
+import socket
+import sys
+from collections.abc import Callable
+from typing import Any, Final, cast
+
+from hypercorn.asyncio import serve as hypercorn_serve
+from hypercorn.config import Config
+from hypercorn.typing import Framework
+
+from app.config import SECONDS, Settings
+from app.errors import MissingExtra, StartupError
+from app.lifecycle import Lifecycle
+from app.typing import ASGIApp
+
+logger = logging.getLogger(__name__)
+
+#: Pending connections the kernel queues for the listener.
+BACKLOG: Final = 1024
+#: Time Hypercorn gets beyond the grace period to run shutdown hooks before it is cancelled.
+#: Needed because from Python 3.12 ``Server.wait_closed()``, which Hypercorn awaits before its
+#: own graceful timeout starts, waits for every open connection: a request that never ends
+#: would otherwise hold the process forever.
+SHUTDOWN_MARGIN: Final = 2 * SECONDS
+_SIGNALS: Final = (signal.SIGTERM, signal.SIGINT)
+
+LoopFactory = Callable[[], asyncio.AbstractEventLoop]
+
+
+def hypercorn_config(settings: Settings, fd: int) -> Config:
+    """Hypercorn's settings for serving on the listening socket with descriptor ``fd``."""
+    config = Config()
+    config.bind = [f"fd://{fd}"]
+    config.backlog = BACKLOG
+    config.include_server_header = False  # Hypercorn would say "server: hypercorn-h11"
+    config.keep_alive_timeout = settings.keep_alive_timeout  # > cloudflared's 90 s: see config
+    config.graceful_timeout = settings.grace_period
+    config.h11_max_incomplete_size = settings.max_header_bytes
+    config.accesslog = None  # the service writes its own JSON access lines
+    config.errorlog = logging.getLogger("hypercorn.error")
+    return config
+
+
+def listen(host: str, port: int) -> socket.socket:
+    """A TCP socket bound to ``host:port`` and listening; :class:`StartupError` if it cannot."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        sock.bind((host, port))
+        sock.listen(BACKLOG)
+    except OSError as error:
+        sock.close()
+        raise StartupError(
+            f"cannot listen on {host}:{port}: {error.strerror or error}; "
+            "stop what uses that port or set APP_PORT / APP_HOST"
+        ) from None
+    sock.setblocking(False)
+    return sock
+
+
+def loop_factory(setting: str) -> tuple[LoopFactory | None, str]:
+    """The event loop factory for ``APP_LOOP`` (None: asyncio's default) and its name."""
+    if setting == "asyncio":
+        return None, "asyncio"
+    try:
+        import uvloop
+    except ImportError:
+        if setting == "uvloop":
+            raise MissingExtra("APP_LOOP=uvloop", "speed", "uvloop", "set APP_LOOP=auto") from None
+        return None, "asyncio"
+    return uvloop.new_event_loop, "uvloop"
+
+
+async def serve(
+    app: ASGIApp,
+    settings: Settings,
+    listener: socket.socket,
+    *,
+    lifecycle: Lifecycle,
+    metrics: tuple[ASGIApp, socket.socket] | None = None,
+    stop: asyncio.Event | None = None,
+) -> bool:
+    """Serve ``app`` on ``listener`` until SIGTERM/SIGINT or ``stop`` is set.
+
+    Hypercorn takes the listener over (and closes it): ``listener`` is detached here, so that
+    two socket objects never own, and close, one descriptor. Returns True when every request
+    in flight finished within the grace period.
+    """
+    loop = asyncio.get_running_loop()
+    stop = asyncio.Event() if stop is None else stop
+
+    def on_signal(signum: signal.Signals) -> None:
+        if not stop.is_set():
+            logger.info(
+                "shutdown started",
+                extra={"signal": signum.name, "grace_period": settings.grace_period},
+            )
+        stop.set()
+
+    for signum in _SIGNALS:
+        loop.add_signal_handler(signum, on_signal, signum)
+
+    async def shutdown_trigger() -> None:
+        await stop.wait()
+        lifecycle.stopping()
+        if settings.shutdown_delay:
+            await asyncio.sleep(settings.shutdown_delay)
+
+    servers = [_serve_one(app, hypercorn_config(settings, listener.detach()), shutdown_trigger)]
+    if metrics is not None:
+        metrics_app, metrics_listener = metrics
+        metrics_config = hypercorn_config(settings, metrics_listener.detach())
+        servers.append(_serve_one(metrics_app, metrics_config, shutdown_trigger))
+    serving = asyncio.gather(*servers)
+    stopping = asyncio.ensure_future(stop.wait())
+    waiters: set[asyncio.Future[Any]] = {serving, stopping}
+    try:
+        await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
+        if serving.done():
+            serving.result()  # a server that ended by itself failed: raise its error
+            return True
+        deadline = settings.shutdown_delay + settings.grace_period + SHUTDOWN_MARGIN
+        try:
+            await asyncio.wait_for(asyncio.shield(serving), deadline)
+        except TimeoutError:
+            serving.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await serving
+            return False
+        return True
+    finally:
+        stopping.cancel()
+        for signum in _SIGNALS:
+            loop.remove_signal_handler(signum)
+
+
+async def _serve_one(app: ASGIApp, config: Config, shutdown_trigger: Callable[[], Any]) -> None:
+    await hypercorn_serve(cast(Framework, app), config, shutdown_trigger=shutdown_trigger)
+
+
+def run(
+    app: ASGIApp,
+    settings: Settings,
+    *,
+    lifecycle: Lifecycle,
+    metrics_app: ASGIApp | None = None,
+    flush: Callable[[], None] | None = None,
+) -> int:
+    """Serve ``app`` as ``settings`` say until told to stop; the process exit code.
+
+    ``metrics_app`` is served on ``APP_METRICS_PORT``; ``flush`` runs once serving ended
+    (the access log's last lines). Raises :class:`StartupError` when it cannot start.
+    """
+    factory, loop_name = loop_factory(settings.loop)
+    listener = listen(settings.host, settings.port)
+    metrics_listener = None
+    if metrics_app is not None and settings.metrics_port is not None:
+        metrics_listener = listen(settings.metrics_host, settings.metrics_port)
+    details = {
+        "address": _url(listener),
+        "metrics": f"{_url(metrics_listener)}/metrics" if metrics_listener else None,
+        "loop": loop_name,
+        "workers": settings.workers,
+        "keep_alive_timeout": settings.keep_alive_timeout,
+        "grace_period": settings.grace_period,
+    }
+    worker = _Worker(
+        app=app,
+        settings=settings,
+        listener=listener,
+        lifecycle=lifecycle,
+        metrics=(metrics_app, metrics_listener) if metrics_app and metrics_listener else None,
+        loop_factory=factory,
+        flush=flush,
+    )
+    if settings.workers == 1:
+        logger.info("listening", extra=details)
+        return worker.run()
+    logger.info("supervising workers", extra=details)
+    return _supervise(worker, settings.workers)
+
+
+class _Worker:
+    """One serving process's job: run the loop, serve, flush, report how it ended."""
+
+    def __init__(
+        self,
+        *,
+        app: ASGIApp,
+        settings: Settings,
+        listener: socket.socket,
+        lifecycle: Lifecycle,
+        metrics: tuple[ASGIApp, socket.socket] | None,
+        loop_factory: LoopFactory | None,
+        flush: Callable[[], None] | None,
+    ) -> None:
+        self.app = app
+        self.settings = settings
+        self.listener = listener
+        self.lifecycle = lifecycle
+        self.metrics = metrics
+        self.loop_factory = loop_factory
+        self.flush = flush
+
+    def run(self) -> int:
+        with asyncio.Runner(loop_factory=self.loop_factory) as runner:
+            drained = runner.run(
+                serve(
+                    self.app,
+                    self.settings,
+                    self.listener,
+                    lifecycle=self.lifecycle,
+                    metrics=self.metrics,
+                )
+            )
+        if self.flush is not None:
+            self.flush()
+        if drained:
+            logger.info("stopped")
+        else:
+            logger.warning(
+                "stopped; requests still running after the grace period were cut off",
+                extra={"grace_period": self.settings.grace_period},
+            )
+        return 0
+
+
+def _supervise(worker: _Worker, count: int) -> int:
+    """Fork ``count`` workers on the shared listener; forward SIGTERM/SIGINT; reap them."""
+    children: dict[int, int] = {}
+    for number in range(count):
+        sys.stdout.flush()
+        sys.stderr.flush()
+        pid = os.fork()
+        if pid == 0:  # the worker: serve, then leave without running the parent's code
+            code = 1
+            try:
+                code = worker.run()
+            finally:
+                sys.stdout.flush()
+                os._exit(code)
+        children[pid] = number
+    worker.listener.close()  # the workers hold their own copies
+
+    stopping = False
+
+    def forward(signum: int, _frame: object) -> None:
+        nonlocal stopping
+        stopping = True
+        for pid in children:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGTERM)
+
+    for signum in _SIGNALS:
+        signal.signal(signum, forward)
+
+    exit_code = 0
+    while children:
+        pid, status = os.wait()
+        children.pop(pid, None)
+        code = os.waitstatus_to_exitcode(status)
+        if code != 0 or not stopping:
+            logger.error("worker %d exited with %d", pid, code)
+            exit_code = 1
+            if not stopping:  # a worker died on its own: stop the rest, let the host restart
+                forward(signal.SIGTERM, None)
+    logger.info("stopped")
+    return exit_code
+
+
+def _url(listener: socket.socket | None) -> str:
+    if listener is None:
+        return ""
+    host, port = listener.getsockname()[:2]
+    return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"

@@ -1,0 +1,214 @@
+"""The application: Quart with the routes, wrapped in the service's ASGI middleware.
+
+:func:`create_app` builds it once at start-up from the settings. The middleware, outermost
+first, each only when configured:
+
+    RequestId       id for every request, echoed in X-Request-ID
+    ClientIP        client address from trusted proxy headers       (APP_PROXY_HOPS > 0)
+    AccessLog       one JSON line per request                       (APP_ACCESS_LOG)
+    Metrics         request counter and latency histogram           (APP_METRICS_PORT)
+    SecurityHeaders the header list built once; Server dropped
+    InputGuard      431 / 400 (Host) / 413 before Quart parses anything
+    AccessGuard     403 without a valid Cloudflare Access token     (APP_ACCESS_TEAM)
+    Quart           the routes and Quart's own error pages
+
+so a guard's refusal still gets the security headers, a request id and a log line.
+"""
+
+from __future__ import annotations
+
+import logging
+from types import TracebackType
+from typing import TYPE_CHECKING, cast
+
+from hypercorn.typing import ASGIReceiveCallable, ASGISendCallable
+from hypercorn.typing import Scope as HypercornScope
+from quart import Quart, Response, has_request_context, request
+from quart.asgi import ASGIHTTPConnection
+from quart.sessions import NullSession, SecureCookieSessionInterface
+from quart.typing import ResponseTypes
+from quart.utils import encode_headers
+from quart.wrappers.response import DataBody
+
+from app import routes
+from app.access import (
+    CERTS_PATH,
+    AccessGuard,
+    Fetcher,
+    SigningKeys,
+    TokenVerifier,
+    fetch_url,
+    require_pyjwt,
+)
+from app.config import Settings
+from app.guard import InputGuard
+from app.headers import SecurityHeaders, security_headers
+from app.lifecycle import Lifecycle
+from app.logging import AccessLog, AccessLogWriter
+from app.proxy import ClientIP
+from app.requestid import RequestId
+from app.typing import ASGIApp, Receive, Scope, Send
+
+if TYPE_CHECKING:
+    from prometheus_client import CollectorRegistry
+
+logger = logging.getLogger(__name__)
+
+
+class _HTTPConnection(ASGIHTTPConnection):
+    """Quart's HTTP handling, minus what a hello-world request does not need.
+
+    - Quart runs each request as two tasks, one reading the body and one running the handler,
+      and waits for the first to finish. A request with neither Content-Length nor
+      Transfer-Encoding (over HTTP/1.x, the only ways to send a body) has nothing to read, so
+      its handler runs directly. The cost: such a handler is not cancelled when its client
+      disconnects mid-request, which for handlers that finish in microseconds changes nothing.
+    - Quart sends a body as a data message and then an empty closing one; a response whose
+      body is already in memory goes out as one message, one pass through the middleware.
+    """
+
+    async def __call__(self, receive: ASGIReceiveCallable, send: ASGISendCallable) -> None:
+        if _may_have_body(cast(Scope, self.scope)):
+            await super().__call__(receive, send)
+            return
+        request = self._create_request_from_scope(send)
+        request.body.set_complete()
+        await self.handle_request(request, send)
+
+    async def _send_response(self, send: ASGISendCallable, response: ResponseTypes) -> None:
+        body = response.response
+        if not isinstance(response, Response) or not isinstance(body, DataBody):
+            await super()._send_response(send, response)
+            return
+        await send(
+            {
+                "type": "http.response.start",
+                "status": response.status_code,
+                "headers": encode_headers(response.headers),
+                "trailers": False,
+            }
+        )
+        await send(
+            {
+                "type": "http.response.body",
+                "body": body.data[body.begin : body.end],
+                "more_body": False,
+            }
+        )
+
+
+def _may_have_body(scope: Scope) -> bool:
+    if scope["http_version"] not in {"1.0", "1.1"}:
+        return True  # HTTP/2 and /3 send bodies without announcing them in headers
+    for name, value in scope["headers"]:
+        if name == b"transfer-encoding" or (name == b"content-length" and value != b"0"):
+            return True
+    return False
+
+
+class _NoSessions(SecureCookieSessionInterface):
+    """Sessions stay off (there is no secret key); every request shares one empty session.
+
+    Quart otherwise builds a fresh read-only ``NullSession`` for each request.
+    """
+
+    _shared = NullSession()
+
+    async def make_null_session(self, app: Quart) -> NullSession:
+        """The one shared, read-only, empty session."""
+        return self._shared
+
+
+class Service(Quart):
+    """The Quart app of this service; calling it runs the whole middleware stack."""
+
+    asgi_http_class = _HTTPConnection
+    session_interface = _NoSessions()
+
+    def __init__(self, lifecycle: Lifecycle) -> None:
+        super().__init__("app.service", static_folder=None, template_folder=None)
+        self.lifecycle = lifecycle
+        self.stack: ASGIApp = cast(ASGIApp, self.asgi_app)
+        self.access_log: AccessLogWriter | None = None
+        self.metrics_registry: CollectorRegistry | None = None
+
+    async def __call__(
+        self, scope: HypercornScope, receive: ASGIReceiveCallable, send: ASGISendCallable
+    ) -> None:
+        """Serve one ASGI scope through the middleware stack."""
+        await self.stack(cast(Scope, scope), cast(Receive, receive), cast(Send, send))
+
+    def log_exception(
+        self,
+        exception_info: tuple[type, BaseException, TracebackType] | tuple[None, None, None],
+    ) -> None:
+        """Log an unhandled error with its traceback (and, via the formatter, the request id)."""
+        if has_request_context():
+            logger.error(
+                "unhandled error in %s %s",
+                request.method,
+                request.path,
+                exc_info=exception_info,
+            )
+        else:
+            logger.error("unhandled error", exc_info=exception_info)
+
+
+def create_app(
+    settings: Settings,
+    *,
+    lifecycle: Lifecycle | None = None,
+    access_log: AccessLogWriter | None = None,
+    fetch_keys: Fetcher = fetch_url,
+) -> Service:
+    """Build the service for ``settings``.
+
+    ``access_log`` receives the per-request lines (default: a writer to stdout);
+    ``fetch_keys`` downloads the Access JWKS (tests pass one that needs no network).
+    Raises :class:`~app.errors.MissingExtra` when Access is configured without PyJWT.
+    """
+    if settings.access_required:
+        require_pyjwt()
+    service = Service(lifecycle or Lifecycle())
+    service.config.update(
+        MAX_CONTENT_LENGTH=settings.max_body_bytes,
+        # Never re-raise into the server: an error is a logged 500, in tests as in production.
+        PROPAGATE_EXCEPTIONS=False,
+        # Quart bounds the sending of each response by running it in a task under wait_for
+        # (60 s): a task per request, ~5 % of a hello world. Responses here are a few bytes
+        # written to the socket buffer at once, and the grace period bounds shutdown.
+        RESPONSE_TIMEOUT=None,
+    )
+    routes.register(service, service.lifecycle)
+
+    stack = service.stack
+    team_domain = settings.access_team_domain
+    if team_domain is not None:
+        keys = SigningKeys(team_domain + CERTS_PATH, fetch_keys)
+        verifier = TokenVerifier(
+            team_domain=team_domain,
+            audiences=settings.access_audiences,
+            keys=keys,
+        )
+        stack = AccessGuard(stack, verifier, open_paths=routes.HEALTH_PATHS)
+    stack = InputGuard(
+        stack,
+        max_body_bytes=settings.max_body_bytes,
+        max_header_bytes=settings.max_header_bytes,
+        allowed_hosts=settings.allowed_hosts,
+        open_paths=routes.HEALTH_PATHS,
+    )
+    stack = SecurityHeaders(stack, security_headers(settings))
+    if settings.metrics_port is not None:
+        from app.metrics import Metrics, new_registry
+
+        registry = new_registry()
+        service.metrics_registry = registry
+        stack = Metrics(stack, registry)
+    if settings.access_log:
+        service.access_log = access_log or AccessLogWriter()
+        stack = AccessLog(stack, service.access_log)
+    if settings.proxy_hops:
+        stack = ClientIP(stack, hops=settings.proxy_hops, header=settings.client_ip_header)
+    service.stack = RequestId(stack)
+    return service

@@ -1,0 +1,267 @@
+"""Building the service's image, reproducibly, for one or more platforms.
+
+The build runs ``containers/Dockerfile`` with BuildKit (see :mod:`scripts.engine` for which
+CLI) against the base recorded by ``doit base_image``, with SOURCE_DATE_EPOCH set to the last
+commit's time. The builder fixes every mtime and sorts every archive, so two builds of the same
+commit give the same layer digests.
+
+The engine's BuildKit (Docker 20.10) still stamps the wall-clock build time into the image
+config (``created`` and each ``history`` entry), so the same layers get a new image ID each
+time. :func:`restamp` rewrites those times to SOURCE_DATE_EPOCH and reloads the image: the ID,
+being the digest of the config, is then the same for the same commit (docs/adr/0010). A
+BuildKit that honours SOURCE_DATE_EPOCH itself (>= 0.11) already writes those values, and the
+restamp changes nothing.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import logging
+import tarfile
+import time
+import tomllib
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+from docker import DockerClient
+
+from scripts import engine, paths, tools
+from scripts.errors import BuildError, ParamError, ReportError, ToolError
+from scripts.settings import Settings
+
+logger = logging.getLogger(__name__)
+
+SUPPORTED_PLATFORMS = ("linux/amd64", "linux/arm64")
+SOURCE = "https://github.com/zeroport/zeroport"
+
+
+@dataclass(frozen=True, kw_only=True)
+class Provenance:
+    """What the image is built from: version, commit and its time."""
+
+    version: str
+    revision: str
+    epoch: int
+
+    @property
+    def created(self) -> str:
+        """The commit time as RFC 3339, the image's ``created``."""
+        return datetime.fromtimestamp(self.epoch, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+    @classmethod
+    def of_checkout(cls, settings: Settings, root: Path = paths.ROOT) -> Provenance:
+        """Version from pyproject.toml; revision and SOURCE_DATE_EPOCH from git."""
+        version = tomllib.loads((root / "pyproject.toml").read_text())["project"]["version"]
+        env = settings.tool_env()
+        try:
+            revision = tools.run(
+                ["git", "-C", str(root), "rev-parse", "HEAD"], env=env, timeout=30
+            ).stdout.strip()
+            epoch = int(
+                tools.run(
+                    ["git", "-C", str(root), "log", "-1", "--format=%ct"], env=env, timeout=30
+                ).stdout.strip()
+            )
+            dirty = tools.run(
+                ["git", "-C", str(root), "status", "--porcelain", "--", "app", "containers"],
+                env=env,
+                timeout=30,
+            ).stdout.strip()
+        except (ToolError, ValueError) as exc:
+            raise BuildError(
+                f"cannot read the commit to build from ({exc}); build from a git checkout"
+            ) from None
+        return cls(version=version, revision=revision + ("-dirty" if dirty else ""), epoch=epoch)
+
+
+@dataclass(frozen=True, kw_only=True)
+class ImageRecord:
+    """One built image as ``build/image.json`` records it."""
+
+    tag: str
+    id: str
+    platform: str
+    size: int
+    layers: tuple[str, ...]
+    base: str
+    version: str
+    revision: str
+    created: str
+
+    def to_json(self) -> dict[str, object]:
+        """The record as JSON-ready data."""
+        return {**asdict(self), "layers": list(self.layers)}
+
+    @classmethod
+    def from_json(cls, data: dict[str, object]) -> ImageRecord:
+        """Read a record written by :meth:`to_json`."""
+        try:
+            return cls(**{**data, "layers": tuple(data["layers"])})  # type: ignore[arg-type]
+        except (KeyError, TypeError) as exc:
+            raise ReportError(f"not an image record: {exc}") from None
+
+
+def parse_platforms(value: str) -> tuple[str, ...]:
+    """Validate a comma-separated ``platforms`` param."""
+    chosen = tuple(part.strip() for part in value.split(",") if part.strip())
+    unknown = [platform for platform in chosen if platform not in SUPPORTED_PLATFORMS]
+    if not chosen or unknown:
+        raise ParamError(
+            "platforms", value, "a comma-separated list of " + ", ".join(SUPPORTED_PLATFORMS)
+        )
+    return chosen
+
+
+def build(
+    settings: Settings,
+    docker_engine: DockerClient,
+    *,
+    platform: str,
+    base_ref: str,
+    provenance: Provenance,
+    name: str | None = None,
+) -> ImageRecord:
+    """Build, restamp and tag the runtime for ``platform``; the record of the result."""
+    cli = engine.build_cli(settings)
+    name = name or settings.image_name
+    scratch_tag = f"{name}:build-{platform.rsplit('/', 1)[-1]}"
+    argv = [
+        *cli.argv,
+        "--file",
+        str(paths.DOCKERFILE),
+        "--target",
+        "runtime",
+        "--platform",
+        platform,
+        "--build-arg",
+        f"BASE_IMAGE={base_ref}",
+        "--build-arg",
+        f"SOURCE_DATE_EPOCH={provenance.epoch}",
+        "--build-arg",
+        f"VERSION={provenance.version}",
+        "--build-arg",
+        f"REVISION={provenance.revision}",
+        "--build-arg",
+        f"CREATED={provenance.created}",
+        "--build-arg",
+        f"SOURCE={SOURCE}",
+        "--tag",
+        scratch_tag,
+    ]
+    if settings.ca_bundle:
+        argv += ["--secret", f"id=ca_bundle,src={settings.ca_bundle}"]
+    argv.append(str(paths.ROOT))
+    logger.info("building %s for %s with %s", name, platform, " ".join(cli.argv[:3]))
+    started = time.monotonic()
+    try:
+        tools.run(
+            argv,
+            env=settings.tool_env(**cli.env, SOURCE_DATE_EPOCH=str(provenance.epoch)),
+            timeout=settings.build_timeout,
+        )
+    except ToolError as exc:
+        raise BuildError(f"the image build failed: {exc}") from None
+    image_id = restamp(docker_engine, scratch_tag, provenance.epoch)
+    tag = f"{name}:{image_id.removeprefix('sha256:')[:12]}"
+    image = docker_engine.images.get(image_id)
+    image.tag(tag)
+    docker_engine.images.remove(scratch_tag, noprune=True)
+    logger.info("built %s in %.1f s", tag, time.monotonic() - started)
+    return ImageRecord(
+        tag=tag,
+        id=image_id,
+        platform=platform,
+        size=int(image.attrs["Size"]),
+        layers=tuple(image.attrs["RootFS"]["Layers"]),
+        base=base_ref,
+        version=provenance.version,
+        revision=provenance.revision,
+        created=provenance.created,
+    )
+
+
+def restamp(docker_engine: DockerClient, tag: str, epoch: int) -> str:
+    """Rewrite the build times in ``tag``'s config to ``epoch`` and reload it; the new image ID."""
+    image = docker_engine.images.get(tag)
+    archive = b"".join(image.save(named=True))
+    rewritten, image_id = rewrite_config_times(archive, epoch, tag)
+    if image_id == image.id:
+        return image_id
+    docker_engine.images.load(rewritten)
+    return image_id
+
+
+def rewrite_config_times(archive: bytes, epoch: int, tag: str) -> tuple[bytes, str]:
+    """The ``docker save`` archive with its config's times set to ``epoch``, and the new ID."""
+    stamp = datetime.fromtimestamp(epoch, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    members: dict[str, tuple[tarfile.TarInfo, bytes]] = {}
+    with tarfile.open(fileobj=io.BytesIO(archive)) as source:
+        for member in source.getmembers():
+            handle = source.extractfile(member) if member.isfile() else None
+            members[member.name] = (member, handle.read() if handle else b"")
+    manifest = json.loads(members["manifest.json"][1])
+    if len(manifest) != 1:
+        raise BuildError(f"expected one image in the saved archive, found {len(manifest)}")
+    config = json.loads(members[manifest[0]["Config"]][1])
+    config["created"] = stamp
+    for entry in config.get("history", []):
+        entry["created"] = stamp
+    config_bytes = json.dumps(config, separators=(",", ":"), sort_keys=True).encode()
+    digest = hashlib.sha256(config_bytes).hexdigest()
+    old_config = manifest[0]["Config"]
+    manifest[0]["Config"] = f"{digest}.json"
+    manifest[0]["RepoTags"] = [tag]
+    del members[old_config]
+    members.pop("repositories", None)
+    output = io.BytesIO()
+    with tarfile.open(fileobj=output, mode="w", format=tarfile.PAX_FORMAT) as target:
+        for name, (member, data) in sorted(members.items()):
+            if name == "manifest.json":
+                continue
+            target.addfile(member, io.BytesIO(data) if member.isfile() else None)
+        for name, data in (
+            (f"{digest}.json", config_bytes),
+            ("manifest.json", json.dumps(manifest).encode()),
+        ):
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            info.mtime = epoch
+            target.addfile(info, io.BytesIO(data))
+    return output.getvalue(), f"sha256:{digest}"
+
+
+def write_record(records: list[ImageRecord], path: Path = paths.IMAGE_RECORD) -> None:
+    """Write ``build/image.json``: the host-platform image first, then any others."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    data = {"image": records[0].to_json(), "platforms": {r.platform: r.to_json() for r in records}}
+    path.write_text(json.dumps(data, indent=2) + "\n")
+
+
+def read_record(path: Path = paths.IMAGE_RECORD) -> ImageRecord:
+    """The host-platform image recorded by the last ``doit image``."""
+    try:
+        data = json.loads(path.read_text())
+    except FileNotFoundError:
+        raise ReportError(f"{path} is missing; build the image first: doit image") from None
+    except ValueError as exc:
+        raise ReportError(f"{path} is not JSON ({exc}); rebuild: doit image") from None
+    return ImageRecord.from_json(data["image"])
+
+
+def read_platform_records(path: Path = paths.IMAGE_RECORD) -> list[ImageRecord]:
+    """Every platform's image recorded by the last ``doit image``."""
+    data = json.loads(path.read_text())
+    return [ImageRecord.from_json(item) for item in data["platforms"].values()]
+
+
+def binfmt_ready(arch: str, binfmt_dir: Path = Path("/proc/sys/fs/binfmt_misc")) -> bool:
+    """Linux only: True when the kernel runs ``arch`` binaries through qemu-user-static."""
+    names = {"arm64": "qemu-aarch64", "amd64": "qemu-x86_64"}
+    entry = binfmt_dir / names.get(arch, f"qemu-{arch}")
+    try:
+        return entry.read_text().startswith("enabled")
+    except OSError:
+        return False

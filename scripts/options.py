@@ -1,0 +1,124 @@
+"""The deploy options a user passes on the command line (``doit deploy mode=tunnel ...``).
+
+doit hands ``key=value`` arguments to every task as command-line variables; this module is
+the one place that reads and validates them, so a bad value stops the run with one line
+before anything starts.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TypeVar
+
+from scripts import paths
+from scripts.errors import ParamError
+
+
+class Mode(enum.StrEnum):
+    """Where the service is reachable from."""
+
+    LOCAL = "local"  #: 127.0.0.1 only; no Cloudflare account needed
+    TUNNEL = "tunnel"  #: through cloudflared; no port open at all
+
+
+class Target(enum.StrEnum):
+    """Which engine feature runs the stack."""
+
+    COMPOSE = "compose"
+    SWARM = "swarm"
+
+
+class EndpointMode(enum.StrEnum):
+    """How swarm spreads requests over replicas."""
+
+    VIP = "vip"  #: one virtual IP balanced by the kernel's IPVS (the default)
+    DNSRR = "dnsrr"  #: the name resolves to every replica (kernels without IPVS)
+
+
+@dataclass(frozen=True, kw_only=True)
+class StackOptions:
+    """Everything that decides how the stack runs."""
+
+    mode: Mode = Mode.LOCAL
+    target: Target = Target.COMPOSE
+    replicas: int = 1
+    port: int = 8080
+    project: str = "zeroport"
+    endpoint_mode: EndpointMode = EndpointMode.VIP
+    token_file: Path = paths.SECRETS / "tunnel-token"
+    #: Seconds a service may take to turn healthy before the deploy gives up.
+    health_timeout: float = 90.0
+
+    @classmethod
+    def from_vars(cls, variables: Mapping[str, str]) -> StackOptions:
+        """Validate doit's command-line variables; unknown ones are left to other tasks."""
+        defaults = cls()
+        return cls(
+            mode=_choice(variables, "mode", Mode, defaults.mode),
+            target=_choice(variables, "target", Target, defaults.target),
+            replicas=_integer(variables, "replicas", defaults.replicas, 1, 20),
+            port=_integer(variables, "port", defaults.port, 1024, 65535),
+            project=_project(variables.get("project", defaults.project)),
+            endpoint_mode=_choice(variables, "endpoint_mode", EndpointMode, defaults.endpoint_mode),
+            token_file=Path(variables.get("token_file", str(defaults.token_file))),
+            health_timeout=float(
+                _integer(variables, "health_timeout", int(defaults.health_timeout), 5, 1800)
+            ),
+        )
+
+    def __post_init__(self) -> None:
+        if self.mode is Mode.LOCAL and self.target is Target.COMPOSE and self.replicas > 1:
+            raise ParamError(
+                "replicas",
+                self.replicas,
+                "1 in local compose mode (every replica would publish the same loopback port); "
+                "use target=swarm for replicas",
+            )
+
+    def as_vars(self) -> dict[str, str]:
+        """The options as doit variables: what decides whether ``up`` must run again."""
+        return {
+            "mode": self.mode.value,
+            "target": self.target.value,
+            "replicas": str(self.replicas),
+            "port": str(self.port),
+            "project": self.project,
+            "endpoint_mode": self.endpoint_mode.value,
+            "token_file": str(self.token_file),
+        }
+
+
+E = TypeVar("E", bound=enum.StrEnum)
+
+
+def _choice(variables: Mapping[str, str], name: str, kind: type[E], default: E) -> E:
+    value = variables.get(name)
+    if value is None:
+        return default
+    try:
+        return kind(value)
+    except ValueError:
+        allowed = "one of " + ", ".join(member.value for member in kind)
+        raise ParamError(name, value, allowed) from None
+
+
+def _integer(variables: Mapping[str, str], name: str, default: int, low: int, high: int) -> int:
+    value = variables.get(name)
+    if value is None:
+        return default
+    try:
+        number = int(value)
+    except ValueError:
+        number = low - 1
+    if not low <= number <= high:
+        raise ParamError(name, value, f"an integer {low}-{high}")
+    return number
+
+
+def _project(value: str) -> str:
+    if not value or not all(c.isalnum() or c in "-_" for c in value) or not value[0].isalnum():
+        raise ParamError("project", value, "letters, digits, '-' and '_', starting alphanumeric")
+    return value.lower()

@@ -1,0 +1,372 @@
+"""Bringing the stack up and down: Compose v2 on one engine, or a swarm stack.
+
+``up`` never leaves a half-deployed stack. Before it touches what runs, it checks what can be
+checked (engine, image, port, token file, third-party images) and runs the new image once as a
+*candidate* container, hardened as in the stack, until its health check passes; only then does
+it replace the running release. A candidate that never turns healthy stops the deploy with the
+previous release untouched. On swarm the rolling update itself is start-first and rolls back on
+its own, and ``up`` reports that rollback as a failure.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import docker.errors
+import yaml
+from docker import DockerClient
+
+from scripts import engine, paths, swarm, tools
+from scripts.errors import DeployError, PortInUse, ReportError, ToolError, Unhealthy
+from scripts.image import ImageRecord
+from scripts.options import Mode, StackOptions, Target
+from scripts.settings import MINUTES, Settings
+
+logger = logging.getLogger(__name__)
+
+COMPOSE_FILES = {
+    Mode.LOCAL: (paths.COMPOSE, paths.CONTAINERS / "compose.local.yaml"),
+    Mode.TUNNEL: (paths.COMPOSE, paths.CONTAINERS / "compose.tunnel.yaml"),
+}
+STACK_RECORD = paths.BUILD / "stack.json"
+COMPOSE_TIMEOUT = 5 * MINUTES
+POLL = 0.5
+CANDIDATE_LABEL = "io.zeroport.candidate"
+
+
+@dataclass(frozen=True, kw_only=True)
+class StackRecord:
+    """What ``up`` started: the doit target that ``verify`` and ``down`` read."""
+
+    project: str
+    mode: str
+    target: str
+    image: str
+    image_id: str
+    replicas: int
+    port: int
+    url: str | None
+    network: str
+    started: str
+
+    def write(self, path: Path = STACK_RECORD) -> None:
+        """Record the running stack."""
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(asdict(self), indent=2) + "\n")
+
+    @classmethod
+    def read(cls, path: Path = STACK_RECORD) -> StackRecord:
+        """The stack the last ``up`` started."""
+        try:
+            return cls(**json.loads(path.read_text()))
+        except FileNotFoundError:
+            raise ReportError(f"{path} is missing: nothing is deployed; run: doit deploy") from None
+        except (ValueError, TypeError) as exc:
+            raise ReportError(f"{path} is not a stack record ({exc}); run: doit up") from None
+
+
+def compose_argv(settings: Settings, options: StackOptions) -> list[str]:
+    """``docker compose -p PROJECT -f compose.yaml -f compose.MODE.yaml``."""
+    argv = [*engine.compose_cli(settings), "--project-name", options.project]
+    for file in COMPOSE_FILES[options.mode]:
+        argv += ["--file", str(file)]
+    return argv
+
+
+def compose_env(settings: Settings, options: StackOptions, image: str) -> dict[str, str]:
+    """The variables the compose files interpolate."""
+    return settings.tool_env(
+        APP_IMAGE=image,
+        APP_PORT=str(options.port),
+        COMPOSE_PROJECT_NAME=options.project,
+        TUNNEL_TOKEN_FILE=str(options.token_file.resolve()),
+    )
+
+
+def render(settings: Settings, options: StackOptions, image: str) -> dict[str, Any]:
+    """The stack as Compose resolves it (``docker compose config``), as data."""
+    result = tools.run(
+        [*compose_argv(settings, options), "config", "--format", "json"],
+        env=compose_env(settings, options, image),
+        timeout=60,
+        hint="check the compose files with: docker compose config",
+    )
+    return dict(json.loads(result.stdout))
+
+
+def up(
+    settings: Settings, docker_engine: DockerClient, options: StackOptions, image: ImageRecord
+) -> StackRecord:
+    """Deploy ``image`` as ``options`` say; the running stack's record."""
+    preflight(settings, docker_engine, options, image)
+    run_candidate(docker_engine, image.tag, options.health_timeout)
+    if options.target is Target.SWARM:
+        record = _up_swarm(settings, docker_engine, options, image)
+    else:
+        record = _up_compose(settings, docker_engine, options, image)
+    record.write()
+    return record
+
+
+def preflight(
+    settings: Settings, docker_engine: DockerClient, options: StackOptions, image: ImageRecord
+) -> None:
+    """Everything that can be checked before the running release is touched."""
+    try:
+        docker_engine.images.get(image.id)
+    except docker.errors.ImageNotFound:
+        raise DeployError(
+            f"image {image.tag} ({image.id[:19]}) is not in the engine; run: doit image"
+        ) from None
+    if options.mode is Mode.TUNNEL:
+        if not options.token_file.is_file():
+            raise DeployError(
+                f"tunnel mode needs the tunnel token in {options.token_file}, which does not "
+                "exist; create it with: doit tunnel (or save the token from the Cloudflare "
+                "dashboard there, mode 0600), or deploy in local mode"
+            )
+        config = render(settings, options, image.tag)
+        for name, service in config["services"].items():
+            if name != "app":
+                _ensure_third_party(docker_engine, service["image"])
+    loopback = options.mode is Mode.LOCAL and options.target is Target.COMPOSE
+    taken = loopback and not engine.port_free("127.0.0.1", options.port)
+    if taken and not _ours(docker_engine, options):
+        raise PortInUse("127.0.0.1", options.port)
+
+
+def _ours(docker_engine: DockerClient, options: StackOptions) -> bool:
+    """True when a container of this project already publishes the port (a redeploy)."""
+    for container in docker_engine.containers.list(
+        filters={"label": f"com.docker.compose.project={options.project}"}
+    ):
+        for bindings in (container.attrs["NetworkSettings"]["Ports"] or {}).values():
+            if any(b.get("HostPort") == str(options.port) for b in bindings or []):
+                return True
+    return False
+
+
+def _ensure_third_party(docker_engine: DockerClient, reference: str) -> None:
+    try:
+        docker_engine.images.get(reference)
+        return
+    except docker.errors.ImageNotFound:
+        pass
+    try:
+        logger.info("pulling %s", reference)
+        docker_engine.images.pull(reference)
+    except docker.errors.APIError as exc:
+        raise DeployError(
+            f"{reference} is not here and cannot be pulled ({str(exc).splitlines()[0][:120]}); "
+            "tunnel mode needs a registry that serves it (Docker Hub or a mirror), or "
+            "`docker load` of that image"
+        ) from None
+
+
+def run_candidate(docker_engine: DockerClient, image: str, timeout: float) -> None:
+    """Run ``image`` alone, hardened as in the stack, until healthy; :class:`Unhealthy` if not."""
+    container = docker_engine.containers.run(
+        image,
+        detach=True,
+        read_only=True,
+        cap_drop=["ALL"],
+        security_opt=["no-new-privileges:true"],
+        user="1000:1000",
+        init=True,
+        network_mode="none",
+        mem_limit="128m",
+        pids_limit=64,
+        labels={CANDIDATE_LABEL: "1"},
+    )
+    try:
+        status = wait_healthy(docker_engine, str(container.id), timeout)
+        if status != "healthy":
+            logs = container.logs(tail=3).decode(errors="replace").strip().splitlines()
+            raise Unhealthy(
+                f"the new image {image} did not turn healthy within {timeout:g} s "
+                f"(state: {status}; last log line: {logs[-1] if logs else 'none'}); "
+                "the running release was left as it was"
+            )
+        logger.info("candidate %s is healthy", image)
+    finally:
+        container.remove(force=True)
+
+
+def wait_healthy(docker_engine: DockerClient, container_id: str, timeout: float) -> str:
+    """Poll a container's health until healthy, unhealthy, exited or ``timeout``; its state."""
+    deadline = time.monotonic() + timeout
+    state = "starting"
+    while time.monotonic() < deadline:
+        attrs = docker_engine.api.inspect_container(container_id)["State"]
+        if attrs["Status"] in {"exited", "dead"}:
+            return f"exited {attrs['ExitCode']}"
+        state = (attrs.get("Health") or {}).get("Status", "none")
+        if state in {"healthy", "unhealthy"}:
+            return str(state)
+        time.sleep(POLL)
+    return f"{state} after {timeout:g} s"
+
+
+def _up_compose(
+    settings: Settings, docker_engine: DockerClient, options: StackOptions, image: ImageRecord
+) -> StackRecord:
+    argv = compose_argv(settings, options)
+    env = compose_env(settings, options, image.tag)
+    try:
+        tools.run(
+            [
+                *argv,
+                "up",
+                "--detach",
+                "--wait",
+                "--wait-timeout",
+                str(int(options.health_timeout)),
+                "--remove-orphans",
+                "--scale",
+                f"app={options.replicas}",
+            ],
+            env=env,
+            timeout=options.health_timeout + COMPOSE_TIMEOUT,
+        )
+    except ToolError as exc:
+        raise DeployError(f"docker compose up failed: {exc}") from None
+    url = f"http://127.0.0.1:{options.port}" if options.mode is Mode.LOCAL else None
+    network = "local" if options.mode is Mode.LOCAL else "origin"
+    return _record(options, image, url, f"{options.project}_{network}")
+
+
+def _up_swarm(
+    settings: Settings, docker_engine: DockerClient, options: StackOptions, image: ImageRecord
+) -> StackRecord:
+    ensure_swarm(docker_engine)
+    stack = swarm.render(render(settings, options, image.tag), options)
+    stack_file = paths.BUILD / "stack" / f"{options.project}.swarm.yaml"
+    stack_file.parent.mkdir(parents=True, exist_ok=True)
+    stack_file.write_text(yaml.safe_dump(stack, sort_keys=True))
+    env = settings.tool_env()
+    docker_cli = tools.which("docker", env)
+    tools.run(
+        [docker_cli, "stack", "deploy", "--compose-file", str(stack_file), options.project],
+        env=env,
+        timeout=COMPOSE_TIMEOUT,
+    )
+    wait_service(docker_engine, f"{options.project}_app", image.tag, options)
+    network = "local" if options.mode is Mode.LOCAL else "origin"
+    return _record(options, image, None, f"{options.project}_{network}")
+
+
+def ensure_swarm(docker_engine: DockerClient) -> None:
+    """Make this engine a single-node swarm manager, bound to loopback, if it is not one."""
+    state = docker_engine.info().get("Swarm", {}).get("LocalNodeState")
+    if state == "active":
+        return
+    logger.info("initialising a single-node swarm on 127.0.0.1")
+    docker_engine.swarm.init(advertise_addr="127.0.0.1", listen_addr="127.0.0.1:2377")
+
+
+def wait_service(docker_engine: DockerClient, name: str, image: str, options: StackOptions) -> None:
+    """Wait until the service runs ``options.replicas`` healthy tasks of ``image``."""
+    deadline = time.monotonic() + options.health_timeout
+    while time.monotonic() < deadline:
+        service = docker_engine.services.get(name)  # type: ignore[no-untyped-call]
+        update = (service.attrs.get("UpdateStatus") or {}).get("State", "")
+        if update in {"rollback_started", "rollback_completed", "rollback_paused"}:
+            message = service.attrs["UpdateStatus"].get("Message", "")
+            raise Unhealthy(
+                f"swarm rolled {name} back: the new image {image} failed its health checks "
+                f"({message}); the previous release keeps running"
+            )
+        spec_image = service.attrs["Spec"]["TaskTemplate"]["ContainerSpec"]["Image"]
+        running = [
+            task
+            for task in service.tasks(filters={"desired-state": "running"})
+            if task["Status"]["State"] == "running"
+        ]
+        if (
+            spec_image.split("@")[0] == image
+            and len(running) == options.replicas
+            and update in {"", "completed"}
+        ):
+            return
+        time.sleep(POLL)
+    raise Unhealthy(
+        f"{name} did not reach {options.replicas} healthy replicas of {image} within "
+        f"{options.health_timeout:g} s; see: docker service ps {name}"
+    )
+
+
+def down(settings: Settings, docker_engine: DockerClient, options: StackOptions) -> None:
+    """Stop and remove the stack (its containers and networks; images stay)."""
+    if options.target is Target.SWARM:
+        env = settings.tool_env()
+        tools.run(
+            [tools.which("docker", env), "stack", "rm", options.project],
+            env=env,
+            timeout=COMPOSE_TIMEOUT,
+            check=False,
+        )
+        _wait_gone(docker_engine, {"label": f"com.docker.stack.namespace={options.project}"})
+    else:
+        tools.run(
+            [
+                *engine.compose_cli(settings),
+                "--project-name",
+                options.project,
+                "down",
+                "--remove-orphans",
+            ],
+            env=settings.tool_env(),
+            timeout=COMPOSE_TIMEOUT,
+        )
+    STACK_RECORD.unlink(missing_ok=True)
+
+
+def _wait_gone(docker_engine: DockerClient, filters: dict[str, str | list[str] | bool]) -> None:
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if not docker_engine.containers.list(
+            all=True, filters=filters
+        ) and not docker_engine.networks.list(filters=filters):
+            return
+        time.sleep(POLL)
+    raise DeployError(f"the stack's containers or networks ({filters}) are still there after 60 s")
+
+
+def running(docker_engine: DockerClient, record: StackRecord) -> bool:
+    """True while the recorded stack's app runs healthy (doit's check that ``up`` is done)."""
+    label = (
+        f"com.docker.stack.namespace={record.project}"
+        if record.target == Target.SWARM.value
+        else f"com.docker.compose.project={record.project}"
+    )
+    containers = docker_engine.containers.list(filters={"label": label})
+    apps = [
+        c
+        for c in containers
+        if c.attrs["Config"]["Image"].split("@")[0] == record.image
+        and (c.attrs["State"].get("Health") or {}).get("Status") == "healthy"
+    ]
+    return len(apps) >= record.replicas
+
+
+def _record(
+    options: StackOptions, image: ImageRecord, url: str | None, network: str
+) -> StackRecord:
+    return StackRecord(
+        project=options.project,
+        mode=options.mode.value,
+        target=options.target.value,
+        image=image.tag,
+        image_id=image.id,
+        replicas=options.replicas,
+        port=options.port,
+        url=url,
+        network=network,
+        started=datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+    )

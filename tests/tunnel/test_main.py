@@ -1,0 +1,116 @@
+"""The CLI: exit codes and one line per problem."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tunnel.__main__ import main
+
+VALID = """\
+ingress:
+  - hostname: app.example.com
+    service: http://app:8080
+  - service: http_status:404
+"""
+EXAMPLE = Path(__file__).resolve().parents[2] / "tunnel.yaml"
+
+
+@pytest.fixture
+def config(tmp_path: Path) -> Path:
+    path = tmp_path / "config.yml"
+    path.write_text(VALID)
+    return path
+
+
+def test_validate_valid_file(config: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["validate", str(config), "--no-cloudflared"]) == 0
+    assert capsys.readouterr().out == f"{config}: valid\n"
+
+
+def test_validate_prints_one_line_per_problem(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "config.yml"
+    path.write_text("ingress:\n  - hostname: a.example.com:80\n    service: http://app:8080/\n")
+    assert main(["validate", str(path), "--no-cloudflared"]) == 1
+    lines = capsys.readouterr().out.splitlines()
+    assert len(lines) == 3
+    assert all(line.startswith(f"{path}: rule #1: ") for line in lines)
+
+
+def test_validate_a_file_that_is_not_yaml(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "config.yml"
+    path.write_text("ingress: [\n")
+    assert main(["validate", str(path), "--no-cloudflared"]) == 1
+    out = capsys.readouterr().out.splitlines()
+    assert len(out) == 1
+    assert out[0].startswith(f"{path}: not valid YAML: line 2")
+
+
+def test_validate_also_asks_cloudflared_when_it_is_on_path(
+    config: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    monkeypatch.setattr("tunnel.__main__.find_cloudflared", lambda: "/opt/cloudflared")
+    seen: list[Path] = []
+
+    def fake_validate(path: Path, *, binary: str) -> object:
+        from tunnel.cloudflared import CloudflaredVerdict
+
+        seen.append(path)
+        return CloudflaredVerdict(ok=False, message="Validation failed: something")
+
+    monkeypatch.setattr("tunnel.__main__.validate_with_cloudflared", fake_validate)
+    assert main(["validate", str(config)]) == 1
+    assert seen == [config]
+    assert capsys.readouterr().out.splitlines() == [
+        f"{config}: valid",
+        "cloudflared: invalid: Validation failed: something",
+        "note: this validator and cloudflared disagree; cloudflared's word is final",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("url", "index"), [("https://app.example.com/x", "0"), ("https://other.org/", "1")]
+)
+def test_match_prints_the_zero_based_index(
+    config: Path, url: str, index: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["match", str(config), url]) == 0
+    assert capsys.readouterr().out == f"{index}\n"
+
+
+def test_match_refuses_an_invalid_config(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "config.yml"
+    path.write_text("ingress:\n  - hostname: a.example.com\n    service: http://a:1\n")
+    assert main(["match", str(path), "https://a.example.com/"]) == 1
+    assert "the last ingress rule must match all URLs" in capsys.readouterr().out
+
+
+def test_render_prints_config_yml(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["render", str(EXAMPLE)]) == 0
+    assert capsys.readouterr().out.startswith("ingress:\n- hostname: app.example.com\n")
+
+
+def test_waf_check_passes_for_the_example(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["waf-check", str(EXAMPLE)]) == 0
+    assert "FAIL" not in capsys.readouterr().out
+
+
+def test_provision_without_a_token_is_one_clear_line(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.delenv("CLOUDFLARE_API_TOKEN", raising=False)
+    monkeypatch.setenv("CLOUDFLARE_ACCOUNT_ID", "0123456789abcdef0123456789abcdef")
+    assert main(["plan", str(EXAMPLE)]) == 1
+    out = capsys.readouterr().out.splitlines()
+    assert len(out) == 1
+    assert out[0].startswith("error: CLOUDFLARE_API_TOKEN is not set")

@@ -1,0 +1,134 @@
+"""WAF rules: the static check and the merge with rules already in the zone."""
+
+from __future__ import annotations
+
+from tunnel.waf import CUSTOM_PHASE, FirewallRule, RateLimit, check_rules, merge_rules, rule_to_api
+
+BLOCK = FirewallRule(
+    id="block-env",
+    description="Block /.env",
+    expression='http.request.uri.path eq "/.env"',
+    action="block",
+)
+LIMIT = FirewallRule(
+    id="api",
+    description="API burst",
+    expression='starts_with(http.request.uri.path, "/api/")',
+    action="block",
+    ratelimit=RateLimit(
+        characteristics=("cf.colo.id", "ip.src"),
+        period=60,
+        requests_per_period=100,
+        mitigation_timeout=600,
+    ),
+)
+
+
+def failed(rules: list[FirewallRule]) -> list[str]:
+    return [f.id for f in check_rules(rules) if not f.ok]
+
+
+def test_good_rules_pass_every_check() -> None:
+    findings = check_rules([BLOCK, LIMIT])
+    assert findings
+    assert all(f.ok for f in findings)
+    assert {f.id for f in findings} >= {
+        "waf.http_request_firewall_custom.block-env.description",
+        "waf.http_ratelimit.api.ratelimit.period",
+    }
+
+
+def test_rule_without_description_or_expression() -> None:
+    rule = FirewallRule(id="x", description=" ", expression="", action="block")
+    assert failed([rule]) == [
+        "waf.http_request_firewall_custom.x.description",
+        "waf.http_request_firewall_custom.x.expression",
+    ]
+
+
+def test_action_must_fit_the_phase() -> None:
+    skip_limit = FirewallRule(
+        id="s",
+        description="d",
+        expression="e",
+        action="skip",
+        ratelimit=RateLimit(requests_per_period=1),
+    )
+    assert "waf.http_ratelimit.s.action" in failed([skip_limit])
+    assert failed([FirewallRule(id="b", description="d", expression="e", action="deny")]) == [
+        "waf.http_request_firewall_custom.b.action"
+    ]
+
+
+def test_skip_needs_action_parameters() -> None:
+    rule = FirewallRule(id="s", description="d", expression="e", action="skip")
+    assert failed([rule]) == ["waf.http_request_firewall_custom.s.action_parameters"]
+
+
+def test_rate_limit_needs_its_fields() -> None:
+    rule = FirewallRule(
+        id="r",
+        description="d",
+        expression="e",
+        action="block",
+        ratelimit=RateLimit(
+            characteristics=("ip.src",), period=30, requests_per_period=0, mitigation_timeout=5
+        ),
+    )
+    assert failed([rule]) == [
+        "waf.http_ratelimit.r.ratelimit.characteristics",
+        "waf.http_ratelimit.r.ratelimit.period",
+        "waf.http_ratelimit.r.ratelimit.requests_per_period",
+        "waf.http_ratelimit.r.ratelimit.mitigation_timeout",
+    ]
+
+
+def test_duplicate_ids_are_flagged() -> None:
+    assert failed([BLOCK, BLOCK]) == ["waf.http_request_firewall_custom.block-env.id"]
+
+
+def test_merge_keeps_foreign_rules_and_places_owned_ones_together() -> None:
+    existing = [
+        {"id": "1", "ref": "theirs-a", "action": "log", "expression": "true", "version": "2"},
+        {
+            "id": "2",
+            "ref": "zp_block-env",
+            "action": "block",
+            "expression": "old",
+            "description": "Block /.env",
+            "enabled": True,
+        },
+        {"id": "3", "ref": "theirs-b", "action": "block", "expression": "true"},
+        {
+            "id": "4",
+            "ref": "zp_gone",
+            "action": "block",
+            "expression": "x",
+            "description": "gone",
+            "enabled": True,
+        },
+    ]
+    desired = [rule_to_api(BLOCK, ref_prefix="zp_")]
+
+    merge = merge_rules(CUSTOM_PHASE, existing, desired, ref_prefix="zp_")
+
+    assert [r["ref"] for r in merge.rules] == ["theirs-a", "zp_block-env", "theirs-b"]
+    assert merge.rules[0] == {"id": "1", "ref": "theirs-a", "action": "log", "expression": "true"}
+    assert merge.rules[1]["id"] == "2"
+    assert merge.changes == [
+        f"{CUSTOM_PHASE}: update zp_block-env: expression",
+        f"{CUSTOM_PHASE}: remove zp_gone (no longer in the spec)",
+    ]
+    assert merge.kept == 2
+
+
+def test_merge_ignores_defaults_the_api_adds() -> None:
+    desired = rule_to_api(LIMIT, ref_prefix="zp_")
+    stored = {
+        **desired,
+        "id": "9",
+        "version": "1",
+        "ratelimit": {**desired["ratelimit"], "requests_to_origin": False},
+    }
+    merge = merge_rules("http_ratelimit", [stored], [desired], ref_prefix="zp_")
+    assert not merge.changed

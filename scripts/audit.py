@@ -512,3 +512,20 @@ def main(argv: list[str] | None = None) -> int:
 
 if __name__ == "__main__":
     raise SystemExit(main())
+
+
+def step(*, image: str | None, severity: str, allow_missing: str, allow_unaudited: str) -> None:
+    """doit scan: the audit of the built image and the repository; GateFailed when it fails."""
+    argv = ["--severity", severity]
+    if image:
+        argv += ["--image", image]
+    for name in filter(None, allow_missing.split(",")):
+        argv += ["--allow-missing", name.strip()]
+    for name in filter(None, allow_unaudited.split(",")):
+        argv += ["--allow-unaudited", name.strip()]
+    code = main(argv)
+    if code:
+        raise GateFailed(
+            f"the security audit failed (exit {code}); the reasons are listed above and in "
+            f"{REPORT.relative_to(paths.ROOT)}"
+        )

@@ -20,7 +20,7 @@ import docker.errors
 from docker import DockerClient
 from docker.models.images import Image
 
-from scripts import paths, tools
+from scripts import engine, paths, tools
 from scripts.errors import EngineError, ReportError, ToolError, WorkflowError
 from scripts.settings import MINUTES, Settings
 
@@ -200,3 +200,21 @@ def _scratch_dir() -> str | None:
 
 def _short(exc: BaseException) -> str:
     return str(exc).strip().splitlines()[0][:160] if str(exc).strip() else type(exc).__name__
+
+
+def step() -> None:
+    """doit base_image: ensure the base and record it in build/base_image.json."""
+    settings = Settings.from_env()
+    docker_engine = engine.client(settings)
+    record = ensure(settings, docker_engine)
+    record.write()
+    logger.info("base image: %s (%s, %s)", record.ref, record.source, record.id[:19])
+
+
+def is_present() -> bool:
+    """doit's up-to-date check: the recorded base is still in the engine."""
+    try:
+        settings = Settings.from_env()
+        return present(engine.client(settings), BaseRecord.read())
+    except WorkflowError:
+        return False

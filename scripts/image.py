@@ -25,16 +25,30 @@ import tomllib
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Protocol
 
+import docker.errors
 from docker import DockerClient
 
 from scripts import engine, paths, tools
-from scripts.errors import BuildError, ParamError, ReportError, ToolError
+from scripts.base_image import BaseRecord
+from scripts.errors import (
+    BuildError,
+    ParamError,
+    ReportError,
+    ToolError,
+    Unhealthy,
+    WorkflowError,
+)
 from scripts.settings import Settings
 
 logger = logging.getLogger(__name__)
 
 SUPPORTED_PLATFORMS = ("linux/amd64", "linux/arm64")
+CANDIDATE_LABEL = "io.zeroport.candidate"
+POLL = 0.5
+#: Seconds a foreign-arch image gets to turn healthy under qemu (Python starts ~50x slower).
+FOREIGN_TIMEOUT = 180.0
 SOURCE = "https://github.com/zeroport/zeroport"
 
 
@@ -75,6 +89,18 @@ class Provenance:
                 f"cannot read the commit to build from ({exc}); build from a git checkout"
             ) from None
         return cls(version=version, revision=revision + ("-dirty" if dirty else ""), epoch=epoch)
+
+
+class Deployable(Protocol):
+    """What a deploy needs to know of an image: its tag and its ID."""
+
+    @property
+    def tag(self) -> str:
+        """A tag that names the image in the engine."""
+
+    @property
+    def id(self) -> str:
+        """The image ID (``sha256:...``)."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -265,3 +291,107 @@ def binfmt_ready(arch: str, binfmt_dir: Path = Path("/proc/sys/fs/binfmt_misc"))
         return entry.read_text().startswith("enabled")
     except OSError:
         return False
+
+
+def run_until_healthy(
+    docker_engine: DockerClient, image: str, timeout: float, platform: str | None = None
+) -> None:
+    """Run ``image`` alone, hardened as in the stack, until healthy; :class:`Unhealthy` if not."""
+    container = docker_engine.containers.run(
+        image,
+        detach=True,
+        read_only=True,
+        cap_drop=["ALL"],
+        security_opt=["no-new-privileges:true"],
+        user="1000:1000",
+        init=True,
+        network_mode="none",
+        mem_limit="128m",
+        pids_limit=64,
+        labels={CANDIDATE_LABEL: "1"},
+        platform=platform,
+    )
+    try:
+        status = wait_healthy(docker_engine, str(container.id), timeout)
+        if status != "healthy":
+            logs = container.logs(tail=3).decode(errors="replace").strip().splitlines()
+            raise Unhealthy(
+                f"the new image {image} did not turn healthy within {timeout:g} s "
+                f"(state: {status}; last log line: {logs[-1] if logs else 'none'}); "
+                "the running release was left as it was"
+            )
+        logger.info("candidate %s is healthy", image)
+    finally:
+        container.remove(force=True)
+
+
+def wait_healthy(docker_engine: DockerClient, container_id: str, timeout: float) -> str:
+    """Poll a container's health until healthy, unhealthy, exited or ``timeout``; its state."""
+    deadline = time.monotonic() + timeout
+    state = "starting"
+    while time.monotonic() < deadline:
+        attrs = docker_engine.api.inspect_container(container_id)["State"]
+        if attrs["Status"] in {"exited", "dead"}:
+            return f"exited {attrs['ExitCode']}"
+        state = (attrs.get("Health") or {}).get("Status", "none")
+        if state in {"healthy", "unhealthy"}:
+            return str(state)
+        time.sleep(POLL)
+    return f"{state} after {timeout:g} s"
+
+
+def step(platforms: str = "") -> None:
+    """doit image: build every requested platform (default: this host's) and record them."""
+    settings = Settings.from_env()
+    host = f"linux/{settings.host_arch}"
+    chosen = parse_platforms(platforms or host)
+    chosen = tuple(sorted(chosen, key=lambda p: p != host))  # the host's image first
+    docker_engine = engine.client(settings)
+    base = BaseRecord.read()
+    provenance = Provenance.of_checkout(settings)
+    records = []
+    for platform in chosen:
+        record = build(
+            settings, docker_engine, platform=platform, base_ref=base.ref, provenance=provenance
+        )
+        arch = platform.rsplit("/", 1)[-1]
+        if arch != settings.host_arch:
+            smoke_foreign(settings, docker_engine, record)
+        records.append(record)
+    write_record(records)
+    for record in records:
+        logger.info(
+            "image %s  %s  %.1f MB  %d layers",
+            record.tag,
+            record.platform,
+            record.size / 1e6,
+            len(record.layers),
+        )
+
+
+def smoke_foreign(settings: Settings, docker_engine: DockerClient, record: ImageRecord) -> None:
+    """Run a foreign-arch image under qemu-user-static until healthy, where binfmt allows it."""
+    arch = record.platform.rsplit("/", 1)[-1]
+    if settings.system != "Linux" or not binfmt_ready(arch):
+        logger.warning(
+            "%s image not run: this host cannot execute %s binaries (Linux: apt-get install "
+            "qemu-user-static binfmt-support, mount binfmt_misc, update-binfmts --enable "
+            "qemu-aarch64; Docker Desktop runs them as is)",
+            record.platform,
+            arch,
+        )
+        return
+    run_until_healthy(docker_engine, record.tag, FOREIGN_TIMEOUT, platform=record.platform)
+    logger.info("%s image %s turned healthy under emulation", arch, record.tag)
+
+
+def is_built() -> bool:
+    """doit's up-to-date check: every recorded image is still in the engine."""
+    try:
+        settings = Settings.from_env()
+        docker_engine = engine.client(settings)
+        for record in read_platform_records():
+            docker_engine.images.get(record.id)
+    except (WorkflowError, docker.errors.ImageNotFound, FileNotFoundError, ValueError):
+        return False
+    return True

@@ -22,9 +22,16 @@ import docker.errors
 import yaml
 from docker import DockerClient
 
-from scripts import engine, paths, swarm, tools
-from scripts.errors import DeployError, PortInUse, ReportError, ToolError, Unhealthy
-from scripts.image import ImageRecord
+from scripts import engine, paths, releases, swarm, tools
+from scripts.errors import (
+    DeployError,
+    PortInUse,
+    ReportError,
+    ToolError,
+    Unhealthy,
+    WorkflowError,
+)
+from scripts.image import Deployable, read_record, run_until_healthy
 from scripts.options import Mode, StackOptions, Target
 from scripts.settings import MINUTES, Settings
 
@@ -37,7 +44,6 @@ COMPOSE_FILES = {
 STACK_RECORD = paths.BUILD / "stack.json"
 COMPOSE_TIMEOUT = 5 * MINUTES
 POLL = 0.5
-CANDIDATE_LABEL = "io.zeroport.candidate"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -101,21 +107,22 @@ def render(settings: Settings, options: StackOptions, image: str) -> dict[str, A
 
 
 def up(
-    settings: Settings, docker_engine: DockerClient, options: StackOptions, image: ImageRecord
+    settings: Settings, docker_engine: DockerClient, options: StackOptions, image: Deployable
 ) -> StackRecord:
     """Deploy ``image`` as ``options`` say; the running stack's record."""
     preflight(settings, docker_engine, options, image)
-    run_candidate(docker_engine, image.tag, options.health_timeout)
+    run_until_healthy(docker_engine, image.tag, options.health_timeout)
     if options.target is Target.SWARM:
         record = _up_swarm(settings, docker_engine, options, image)
     else:
         record = _up_compose(settings, docker_engine, options, image)
     record.write()
+    logger.info("%s stack %s runs %s", record.target, record.project, record.image)
     return record
 
 
 def preflight(
-    settings: Settings, docker_engine: DockerClient, options: StackOptions, image: ImageRecord
+    settings: Settings, docker_engine: DockerClient, options: StackOptions, image: Deployable
 ) -> None:
     """Everything that can be checked before the running release is touched."""
     try:
@@ -169,52 +176,8 @@ def _ensure_third_party(docker_engine: DockerClient, reference: str) -> None:
         ) from None
 
 
-def run_candidate(docker_engine: DockerClient, image: str, timeout: float) -> None:
-    """Run ``image`` alone, hardened as in the stack, until healthy; :class:`Unhealthy` if not."""
-    container = docker_engine.containers.run(
-        image,
-        detach=True,
-        read_only=True,
-        cap_drop=["ALL"],
-        security_opt=["no-new-privileges:true"],
-        user="1000:1000",
-        init=True,
-        network_mode="none",
-        mem_limit="128m",
-        pids_limit=64,
-        labels={CANDIDATE_LABEL: "1"},
-    )
-    try:
-        status = wait_healthy(docker_engine, str(container.id), timeout)
-        if status != "healthy":
-            logs = container.logs(tail=3).decode(errors="replace").strip().splitlines()
-            raise Unhealthy(
-                f"the new image {image} did not turn healthy within {timeout:g} s "
-                f"(state: {status}; last log line: {logs[-1] if logs else 'none'}); "
-                "the running release was left as it was"
-            )
-        logger.info("candidate %s is healthy", image)
-    finally:
-        container.remove(force=True)
-
-
-def wait_healthy(docker_engine: DockerClient, container_id: str, timeout: float) -> str:
-    """Poll a container's health until healthy, unhealthy, exited or ``timeout``; its state."""
-    deadline = time.monotonic() + timeout
-    state = "starting"
-    while time.monotonic() < deadline:
-        attrs = docker_engine.api.inspect_container(container_id)["State"]
-        if attrs["Status"] in {"exited", "dead"}:
-            return f"exited {attrs['ExitCode']}"
-        state = (attrs.get("Health") or {}).get("Status", "none")
-        if state in {"healthy", "unhealthy"}:
-            return str(state)
-        time.sleep(POLL)
-    return f"{state} after {timeout:g} s"
-
-
 def _up_compose(
-    settings: Settings, docker_engine: DockerClient, options: StackOptions, image: ImageRecord
+    settings: Settings, docker_engine: DockerClient, options: StackOptions, image: Deployable
 ) -> StackRecord:
     argv = compose_argv(settings, options)
     env = compose_env(settings, options, image.tag)
@@ -242,7 +205,7 @@ def _up_compose(
 
 
 def _up_swarm(
-    settings: Settings, docker_engine: DockerClient, options: StackOptions, image: ImageRecord
+    settings: Settings, docker_engine: DockerClient, options: StackOptions, image: Deployable
 ) -> StackRecord:
     ensure_swarm(docker_engine)
     stack = swarm.render(render(settings, options, image.tag), options)
@@ -355,9 +318,7 @@ def running(docker_engine: DockerClient, record: StackRecord) -> bool:
     return len(apps) >= record.replicas
 
 
-def _record(
-    options: StackOptions, image: ImageRecord, url: str | None, network: str
-) -> StackRecord:
+def _record(options: StackOptions, image: Deployable, url: str | None, network: str) -> StackRecord:
     return StackRecord(
         project=options.project,
         mode=options.mode.value,
@@ -370,3 +331,51 @@ def _record(
         network=network,
         started=datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
     )
+
+
+def step_up(variables: dict[str, str]) -> None:
+    """doit up: deploy the recorded image with the options given on the command line."""
+    options = StackOptions.from_vars(variables)
+    settings = Settings.from_env()
+    docker_engine = engine.client(settings)
+    image = read_record()
+    record = up(settings, docker_engine, options, image)
+    releases.record(
+        image=record.image,
+        image_id=record.image_id,
+        revision=image.revision,
+        mode=record.mode,
+        target=record.target,
+    )
+
+
+def step_down(variables: dict[str, str]) -> None:
+    """doit down: remove the recorded stack (or the one the options name)."""
+    settings = Settings.from_env()
+    docker_engine = engine.client(settings)
+    options = StackOptions.from_vars(variables)
+    if STACK_RECORD.exists() and not variables:
+        record = StackRecord.read()
+        options = StackOptions.from_vars(
+            {"project": record.project, "mode": record.mode, "target": record.target}
+        )
+    down(settings, docker_engine, options)
+    logger.info("stack %s removed", options.project)
+
+
+def is_running(variables: dict[str, str]) -> bool:
+    """doit's up-to-date check for ``up``: the recorded stack runs healthy with these options."""
+    try:
+        record = StackRecord.read()
+        options = StackOptions.from_vars(variables)
+        if (record.mode, record.target, record.replicas, record.project, record.port) != (
+            options.mode.value,
+            options.target.value,
+            options.replicas,
+            options.project,
+            options.port,
+        ):
+            return False
+        return running(engine.client(Settings.from_env()), record)
+    except WorkflowError:
+        return False

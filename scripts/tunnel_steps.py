@@ -1,0 +1,60 @@
+"""The Cloudflare steps: the tunnel's config files, and provisioning from ``tunnel.yaml``.
+
+``tunnel_config`` renders the declarative spec into cloudflared's two forms and validates them
+with cloudflared's own rules (:mod:`tunnel.validate`): ``build/tunnel/config.yml`` for a
+locally-managed tunnel and ``build/tunnel/ingress.json``, the body the API's configurations
+endpoint takes for a remotely-managed one. ``tunnel`` provisions the account (tunnel, DNS, WAF,
+rate limits) and writes the tunnel token to ``secrets/tunnel-token`` (mode 0600).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+
+from scripts import paths
+from scripts.errors import VerifyError
+from tunnel import model, provision, validate
+from tunnel.settings import CloudflareSettings
+from tunnel.spec import load_spec
+
+logger = logging.getLogger(__name__)
+
+SPEC = paths.ROOT / "tunnel.yaml"
+TUNNEL_DIR = paths.BUILD / "tunnel"
+CONFIG_YML = TUNNEL_DIR / "config.yml"
+INGRESS_JSON = TUNNEL_DIR / "ingress.json"
+TOKEN_FILE = paths.SECRETS / "tunnel-token"
+
+
+def config_step(spec_path: Path = SPEC) -> None:
+    """doit tunnel_config: render and validate the ingress from the spec."""
+    spec = load_spec(spec_path)
+    config = spec.ingress_config()
+    problems = validate.check_config(config, source=str(spec_path))
+    if problems:
+        raise VerifyError("; ".join(str(problem) for problem in problems))
+    TUNNEL_DIR.mkdir(parents=True, exist_ok=True)
+    CONFIG_YML.write_text(model.render_yaml(config))
+    INGRESS_JSON.write_text(json.dumps(model.render_remote(config), indent=2) + "\n")
+    logger.info(
+        "tunnel %s: %d ingress rules valid -> %s, %s",
+        spec.tunnel,
+        len(config.ingress),
+        CONFIG_YML.relative_to(paths.ROOT),
+        INGRESS_JSON.relative_to(paths.ROOT),
+    )
+
+
+def provision_step(*, dry_run: bool, spec_path: Path = SPEC) -> None:
+    """doit tunnel: make the Cloudflare account match the spec (``dry_run=1``: plan only)."""
+    spec = load_spec(spec_path)
+    report = provision.provision(
+        spec,
+        CloudflareSettings.from_env(),
+        dry_run=dry_run,
+        token_file=None if dry_run else TOKEN_FILE,
+    )
+    for line in report.lines():
+        logger.info("%s", line)

@@ -1,24 +1,36 @@
 """Refuse oversized and misaddressed requests before the framework parses them.
 
 In order: a header block over ``APP_MAX_HEADER_BYTES`` gets 431, a Host outside
-``APP_ALLOWED_HOSTS`` (when set) gets 400, a body over ``APP_MAX_BODY_BYTES`` gets 413. The
-size answers close the connection, since the rest of the request was never read.
+``APP_ALLOWED_HOSTS`` (when set) gets 400, a body over ``APP_MAX_BODY_BYTES`` gets 413.
 
 Hypercorn (through h11) limits only the *incomplete* header block it buffers: a complete 40 KiB
 head that arrives in one read passes. So the header limit is checked again here on what
 arrived. A body is limited by its ``Content-Length`` up front, and counted as it streams in when
 it has none (chunked HTTP/1.1, HTTP/2).
+
+A refused body is not read, so the connection closes after the answer. Closing a socket with
+unread data in it makes the kernel send a reset, which can destroy the answer before the client
+reads it; so, like nginx's lingering close, the rest of the body is read and dropped (up to
+LINGER_BYTES, for at most LINGER_SECONDS) before the response ends and the connection closes.
 """
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterable
+from typing import Final
 
-from app.asgi import send_status
+from app.asgi import send_status, status_body
+from app.config import MIB, SECONDS
 from app.typing import ASGIApp, Message, Receive, Scope, Send
 
 # Bytes each header line costs on the wire beyond its name and value: ": " and CRLF.
-_LINE_OVERHEAD = 4
+_LINE_OVERHEAD: Final = 4
+_HTTP1: Final = frozenset({"1.0", "1.1"})
+#: Most of a refused body read and dropped before the connection closes.
+LINGER_BYTES: Final = 16 * MIB
+#: Longest a refused body is read for before the connection closes.
+LINGER_SECONDS: Final = 5 * SECONDS
 
 
 class InputGuard:
@@ -51,29 +63,34 @@ class InputGuard:
         size = 0
         length: bytes | None = None
         host: bytes | None = None
+        chunked = False
         for name, value in scope["headers"]:
             size += len(name) + len(value) + _LINE_OVERHEAD
             if name == b"content-length":
                 length = value
             elif name == b"host":
                 host = value
+            elif name == b"transfer-encoding":
+                chunked = True
         if size > self.max_header_bytes:
-            await send_status(send, 431, close=True)
+            await refuse(receive, send, 431)
         elif (
             self._check_host
             and scope["path"] not in self._open_paths
             and not self.host_allowed(host)
         ):
             await send_status(send, 400)
-        elif length is not None:
-            if not length.isdigit():
-                await send_status(send, 400, close=True)
-            elif int(length) > self.max_body_bytes:
-                await send_status(send, 413, close=True)
-            else:
+        elif length is None:
+            if chunked or scope["http_version"] not in _HTTP1:
+                await _CountedBody(self.app, self.max_body_bytes, receive, send).run(scope)
+            else:  # HTTP/1.x without Content-Length or Transfer-Encoding: there is no body
                 await self.app(scope, receive, send)
+        elif not length.isdigit():
+            await refuse(receive, send, 400)
+        elif int(length) > self.max_body_bytes:
+            await refuse(receive, send, 413)
         else:
-            await _CountedBody(self.app, self.max_body_bytes, send).run(scope, receive)
+            await self.app(scope, receive, send)
 
     def host_allowed(self, host: bytes | None) -> bool:
         """True when ``host`` (a Host header value, port and all) names an allowed host."""
@@ -89,41 +106,77 @@ class InputGuard:
         return name in self._exact_hosts or name.endswith(self._host_suffixes)
 
 
+async def refuse(receive: Receive, send: Send, status: int) -> None:
+    """Answer ``status`` and close, reading what is left of the request body first."""
+    await start_refusal(send, status)
+    await linger(receive)
+    await send({"type": "http.response.body", "body": b"", "more_body": False})
+
+
+async def start_refusal(send: Send, status: int) -> None:
+    """Send the refusal's head and text but not its end, which would close the connection."""
+    body = status_body(status)
+    headers = [
+        (b"content-type", b"text/plain; charset=utf-8"),
+        (b"content-length", str(len(body)).encode("ascii")),
+        (b"connection", b"close"),
+    ]
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": body, "more_body": True})
+
+
+async def linger(receive: Receive) -> None:
+    """Read and drop the request body until it ends, or LINGER_BYTES / LINGER_SECONDS pass."""
+    drained = 0
+    try:
+        async with asyncio.timeout(LINGER_SECONDS):
+            while drained <= LINGER_BYTES:
+                message = await receive()
+                if message["type"] != "http.request":
+                    return
+                drained += len(message.get("body", b""))
+                if not message.get("more_body", False):
+                    return
+    except TimeoutError:
+        return
+
+
 class _CountedBody:
     """One request whose body has no declared length: count it and stop it at the limit."""
 
-    def __init__(self, app: ASGIApp, limit: int, send: Send) -> None:
+    def __init__(self, app: ASGIApp, limit: int, receive: Receive, send: Send) -> None:
         self.app = app
         self.limit = limit
+        self.server_receive = receive
         self.server_send = send
         self.received = 0
         self.started = False
         self.refused = False
 
-    async def run(self, scope: Scope, receive: Receive) -> None:
-        async def counted_receive() -> Message:
-            if self.refused:
-                return {"type": "http.disconnect"}
-            message = await receive()
-            if message["type"] == "http.request":
-                self.received += len(message.get("body", b""))
-                if self.received > self.limit:
-                    await self.refuse()
-                    return {"type": "http.disconnect"}
-            return message
+    async def run(self, scope: Scope) -> None:
+        await self.app(scope, self.receive, self.send)
+        if self.refused and not self.started:
+            await linger(self.server_receive)
+            await self.server_send({"type": "http.response.body", "body": b"", "more_body": False})
 
-        await self.app(scope, counted_receive, self.send)
+    async def receive(self) -> Message:
+        if self.refused:
+            return {"type": "http.disconnect"}
+        message = await self.server_receive()
+        if message["type"] == "http.request":
+            self.received += len(message.get("body", b""))
+            if self.received > self.limit:
+                # The app hears that the client left, which ends Quart's handler; a response
+                # it had already begun is cut short and the connection closed.
+                self.refused = True
+                if not self.started:
+                    await start_refusal(self.server_send, 413)
+                return {"type": "http.disconnect"}
+        return message
 
     async def send(self, message: Message) -> None:
         if self.refused:
-            return  # the 413 has gone out (or the response was cut); the app's reply is moot
+            return  # the 413 is going out (or the response was cut): the app's reply is moot
         if message["type"] == "http.response.start":
             self.started = True
         await self.server_send(message)
-
-    async def refuse(self) -> None:
-        # The app is told the client left, which ends Quart's handler; a response it had
-        # already begun is cut short and the connection closed.
-        self.refused = True
-        if not self.started:
-            await send_status(self.server_send, 413, close=True)

@@ -43,6 +43,7 @@ from scripts.errors import (
     WorkflowError,
 )
 from scripts.findings import Finding, Ignored, IgnoreEntry, IgnorePolicy, Severity, blocking
+from scripts.image import read_record
 from scripts.settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -458,6 +459,14 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _built_image() -> str | None:
+    """The image ``doit image`` recorded in build/image.json, if one was built."""
+    try:
+        return read_record().tag
+    except WorkflowError:
+        return None
+
+
 def main(argv: list[str] | None = None) -> int:
     """Command line: audit, print a table and the reasons for failing; 0 pass, 1 fail, 2 error."""
     args = _parser().parse_args(argv)
@@ -466,7 +475,7 @@ def main(argv: list[str] | None = None) -> int:
     targets = Targets.under(root) if args.root else Targets()
     options = AuditOptions(
         gate=Severity[args.severity],
-        image=args.image,
+        image=args.image or (None if args.image_archive else _built_image()),
         image_archive=args.image_archive,
         allow_missing=frozenset(args.allow_missing),
         allow_unaudited=frozenset(args.allow_unaudited),

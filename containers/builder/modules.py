@@ -194,7 +194,7 @@ def _imports_in(source: Path, package: str) -> list[str]:
         tree = ast.parse(source.read_bytes(), filename=str(source))
     except SyntaxError:
         return []
-    names = []
+    names: list[str] = []
     for node in ast.walk(tree):
         if isinstance(node, ast.Import):
             names.extend(alias.name for alias in node.names)

@@ -300,8 +300,8 @@ def build_site(site_packages: Path, layer: Layer, epoch: int) -> None:
     compile_tree(sources, files, SITE)
     with tempfile.TemporaryDirectory() as scratch:
         compile_tree(zipped_sources, Path(scratch), SITE_ZIP)
-        for relative, path in zipped_data.items():
-            _copy(path, Path(scratch) / relative)
+        for relative_name, data_file in zipped_data.items():
+            _copy(data_file, Path(scratch) / relative_name)
         write_zip(Path(scratch), layer.path(SITE_ZIP), epoch)
 
 

@@ -1,0 +1,1 @@
+"""Reference apps the benchmarks measure the service against."""

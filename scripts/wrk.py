@@ -1,0 +1,218 @@
+"""Running wrk and reading what it prints.
+
+:func:`run` drives one wrk run (argv list, timeout, ``ToolMissing`` naming how to install wrk)
+and :func:`parse` turns wrk's text report into a :class:`WrkResult`: requests per second,
+latency percentiles (with ``--latency``), bytes read, non-2xx/3xx answers and socket errors.
+wrk prints sizes in binary units (1 KB = 1024 B) and times as ``us``/``ms``/``s``/``m``/``h``;
+the result holds plain bytes and seconds.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Final
+
+from scripts import tools
+from scripts.errors import ParamError, ReportError
+
+#: Seconds wrk gets beyond the test duration to connect, finish and print.
+RUN_MARGIN: Final = 30.0
+
+_TIME_UNITS: Final = {"us": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0}
+_SIZE_UNITS: Final = {"B": 1, "KB": 1 << 10, "MB": 1 << 20, "GB": 1 << 30, "TB": 1 << 40}
+
+_NUMBER = r"(-?[0-9]+(?:\.[0-9]+)?)"
+_RUNNING = re.compile(r"^Running (\S+) test @ (\S+)\s*$", re.MULTILINE)
+_SHAPE = re.compile(r"^\s*([0-9]+) threads and ([0-9]+) connections\s*$", re.MULTILINE)
+_LATENCY = re.compile(
+    rf"^\s*Latency\s+{_NUMBER}(us|ms|s|m|h)\s+{_NUMBER}(us|ms|s|m|h)\s+{_NUMBER}(us|ms|s|m|h)",
+    re.MULTILINE,
+)
+_PERCENTILE = re.compile(rf"^\s*([0-9]+(?:\.[0-9]+)?)%\s+{_NUMBER}(us|ms|s|m|h)\s*$", re.MULTILINE)
+_TOTALS = re.compile(
+    rf"^\s*([0-9]+) requests in {_NUMBER}(us|ms|s|m|h), {_NUMBER}(B|KB|MB|GB|TB) read\s*$",
+    re.MULTILINE,
+)
+_NON_2XX = re.compile(r"^\s*Non-2xx or 3xx responses: ([0-9]+)\s*$", re.MULTILINE)
+_SOCKET_ERRORS = re.compile(
+    r"^\s*Socket errors: connect ([0-9]+), read ([0-9]+), write ([0-9]+), timeout ([0-9]+)\s*$",
+    re.MULTILINE,
+)
+_RPS = re.compile(rf"^Requests/sec:\s+{_NUMBER}\s*$", re.MULTILINE)
+
+
+@dataclass(frozen=True, kw_only=True)
+class SocketErrors:
+    """The socket errors wrk counted, by kind."""
+
+    connect: int = 0
+    read: int = 0
+    write: int = 0
+    timeout: int = 0
+
+    @property
+    def total(self) -> int:
+        """All socket errors together."""
+        return self.connect + self.read + self.write + self.timeout
+
+
+@dataclass(frozen=True, kw_only=True)
+class WrkResult:
+    """One wrk run, in bytes and seconds."""
+
+    url: str
+    threads: int
+    connections: int
+    requests: int
+    duration: float
+    bytes_read: int
+    requests_per_second: float
+    latency_avg: float
+    latency_stdev: float
+    latency_max: float
+    #: Latency by percentile (50, 75, 90, 99); empty unless wrk ran with ``--latency``.
+    latency_percentiles: Mapping[float, float] = field(default_factory=lambda: MappingProxyType({}))
+    non_2xx_3xx: int = 0
+    socket_errors: SocketErrors = field(default_factory=SocketErrors)
+
+    @property
+    def p50(self) -> float | None:
+        """Median latency in seconds, when wrk reported percentiles."""
+        return self.latency_percentiles.get(50.0)
+
+    @property
+    def p99(self) -> float | None:
+        """99th-percentile latency in seconds, when wrk reported percentiles."""
+        return self.latency_percentiles.get(99.0)
+
+    @property
+    def failures(self) -> int:
+        """Answers that were not 2xx/3xx plus socket errors: zero for a clean run."""
+        return self.non_2xx_3xx + self.socket_errors.total
+
+
+def seconds(value: str, unit: str) -> float:
+    """A wrk time (``12.5`` ``ms``) in seconds."""
+    return float(value) * _TIME_UNITS[unit]
+
+
+def size_bytes(value: str, unit: str) -> int:
+    """A wrk size (``2.48`` ``MB``, binary units) in bytes."""
+    return round(float(value) * _SIZE_UNITS[unit])
+
+
+def parse(output: str) -> WrkResult:
+    """Read wrk's report; :class:`ReportError` when it is not one."""
+    running = _RUNNING.search(output)
+    shape = _SHAPE.search(output)
+    latency = _LATENCY.search(output)
+    totals = _TOTALS.search(output)
+    rps = _RPS.search(output)
+    missing = [
+        name
+        for name, match in (
+            ("'Running ... test @' line", running),
+            ("'threads and connections' line", shape),
+            ("Latency line", latency),
+            ("'requests in' line", totals),
+            ("Requests/sec line", rps),
+        )
+        if match is None
+    ]
+    if missing or not (running and shape and latency and totals and rps):
+        first = output.strip().splitlines()[0] if output.strip() else "(empty)"
+        raise ReportError(
+            f"wrk output lacks its {', '.join(missing)}; it starts with {first[:120]!r} "
+            "(did wrk fail to connect?)"
+        )
+    percentiles = {
+        float(match.group(1)): seconds(match.group(2), match.group(3))
+        for match in _PERCENTILE.finditer(output)
+    }
+    non_2xx = _NON_2XX.search(output)
+    socket = _SOCKET_ERRORS.search(output)
+    return WrkResult(
+        url=running.group(2),
+        threads=int(shape.group(1)),
+        connections=int(shape.group(2)),
+        requests=int(totals.group(1)),
+        duration=seconds(totals.group(2), totals.group(3)),
+        bytes_read=size_bytes(totals.group(4), totals.group(5)),
+        requests_per_second=float(rps.group(1)),
+        latency_avg=seconds(latency.group(1), latency.group(2)),
+        latency_stdev=seconds(latency.group(3), latency.group(4)),
+        latency_max=seconds(latency.group(5), latency.group(6)),
+        latency_percentiles=MappingProxyType(percentiles),
+        non_2xx_3xx=int(non_2xx.group(1)) if non_2xx else 0,
+        socket_errors=SocketErrors(
+            connect=int(socket.group(1)),
+            read=int(socket.group(2)),
+            write=int(socket.group(3)),
+            timeout=int(socket.group(4)),
+        )
+        if socket
+        else SocketErrors(),
+    )
+
+
+def argv(
+    url: str,
+    *,
+    connections: int,
+    duration: float,
+    threads: int = 1,
+    timeout: float | None = None,
+    latency: bool = True,
+    headers: Sequence[str] = (),
+) -> list[str]:
+    """The wrk command line for one run; :class:`ParamError` for impossible values."""
+    if not url.startswith(("http://", "https://")):
+        raise ParamError("url", url, "an http:// or https:// URL")
+    if threads < 1:
+        raise ParamError("threads", threads, "at least 1")
+    if connections < threads:
+        raise ParamError("connections", connections, f"at least the thread count ({threads})")
+    if duration < 1:
+        raise ParamError("duration", duration, "at least 1 second")
+    command = ["wrk", "-t", str(threads), "-c", str(connections), "-d", f"{round(duration)}s"]
+    if timeout is not None:
+        command += ["--timeout", f"{max(1, round(timeout))}s"]
+    if latency:
+        command.append("--latency")
+    for header in headers:
+        command += ["-H", header]
+    command.append(url)
+    return command
+
+
+def run(
+    url: str,
+    *,
+    env: Mapping[str, str],
+    connections: int,
+    duration: float,
+    threads: int = 1,
+    timeout: float | None = None,
+    latency: bool = True,
+    headers: Sequence[str] = (),
+) -> WrkResult:
+    """Load ``url`` with wrk for ``duration`` seconds and return what it measured."""
+    command = argv(
+        url,
+        connections=connections,
+        duration=duration,
+        threads=threads,
+        timeout=timeout,
+        latency=latency,
+        headers=headers,
+    )
+    result = tools.run(
+        command,
+        env=env,
+        timeout=round(duration) + RUN_MARGIN,
+        hint=f"is something answering on {url}?",
+    )
+    return parse(result.stdout)

@@ -3,19 +3,25 @@
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 
-from scripts import engine, releases, stack, verify
+from docker import DockerClient
+
+from scripts import engine, paths, releases, stack, verify
 from scripts.options import StackOptions
 from scripts.settings import Settings
 
 logger = logging.getLogger(__name__)
 
 
-def step() -> None:
-    """Redeploy the previous release with the running stack's options; verify; record it."""
-    settings = Settings.from_env()
-    current = stack.StackRecord.read()
-    target = releases.previous()
+def rollback(
+    settings: Settings,
+    docker_engine: DockerClient,
+    current: stack.StackRecord,
+    history: Path = paths.RELEASES,
+) -> stack.StackRecord:
+    """Redeploy the release before ``current`` with its options; record it; the new stack."""
+    target = releases.previous(history)
     options = StackOptions.from_vars(
         {
             "project": current.project,
@@ -25,11 +31,8 @@ def step() -> None:
             "port": str(current.port),
         }
     )
-    logger.info(
-        "rolling back from %s to release %d (%s)", current.image, target.number, target.image
-    )
-    record = stack.up(settings, engine.client(settings), options, target)
-    verify.step()
+    logger.info("rolling back from %s to release %d (%s)", current.image, target.number, target.tag)
+    record = stack.up(settings, docker_engine, options, target)
     releases.record(
         image=record.image,
         image_id=record.image_id,
@@ -37,5 +40,15 @@ def step() -> None:
         mode=record.mode,
         target=record.target,
         rollback_to=target.number,
+        path=history,
     )
-    logger.info("release %d (%s) runs again", target.number, target.image)
+    return record
+
+
+def step() -> None:
+    """doit rollback: roll the recorded stack back one release, verify it, record it."""
+    settings = Settings.from_env()
+    record = rollback(settings, engine.client(settings), stack.StackRecord.read())
+    record.write()
+    verify.step()
+    logger.info("%s runs again", record.image)

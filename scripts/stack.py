@@ -111,12 +111,14 @@ def up(
 ) -> StackRecord:
     """Deploy ``image`` as ``options`` say; the running stack's record."""
     preflight(settings, docker_engine, options, image)
-    run_until_healthy(docker_engine, image.tag, options.health_timeout)
+    try:
+        run_until_healthy(docker_engine, image.tag, options.health_timeout)
+    except Unhealthy as exc:
+        raise Unhealthy(f"{exc}; the running release was left as it was") from None
     if options.target is Target.SWARM:
         record = _up_swarm(settings, docker_engine, options, image)
     else:
         record = _up_compose(settings, docker_engine, options, image)
-    record.write()
     logger.info("%s stack %s runs %s", record.target, record.project, record.image)
     return record
 
@@ -340,6 +342,7 @@ def step_up(variables: dict[str, str]) -> None:
     docker_engine = engine.client(settings)
     image = read_record()
     record = up(settings, docker_engine, options, image)
+    record.write()
     releases.record(
         image=record.image,
         image_id=record.image_id,

@@ -1,0 +1,144 @@
+"""Fixtures for tests that need a Docker engine: the built image, variants of it, projects.
+
+Every test here is marked ``docker``. Without an engine they skip, unless ``--require-docker``
+is given (``nox -s tests`` and CI give it), where they fail: CI must never pass by skipping.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import io
+import socket
+import time
+from collections.abc import Iterator
+
+import docker.errors
+import httpx
+import pytest
+from docker import DockerClient
+
+from scripts import base_image, engine, image, tools
+from scripts.errors import EngineError
+from scripts.image import ImageRecord, Provenance
+from scripts.settings import Settings
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if "tests/docker/" in item.nodeid:
+            item.add_marker(pytest.mark.docker)
+
+
+@pytest.fixture(scope="session")
+def settings() -> Settings:
+    return Settings.from_env()
+
+
+@pytest.fixture(scope="session")
+def docker_engine(request: pytest.FixtureRequest, settings: Settings) -> DockerClient:
+    try:
+        return engine.client(settings)
+    except EngineError as exc:
+        if request.config.getoption("--require-docker") or settings.ci:
+            pytest.fail(f"Docker tests are required here: {exc}")
+        pytest.skip(str(exc))
+
+
+@pytest.fixture(scope="session")
+def base(settings: Settings, docker_engine: DockerClient) -> base_image.BaseRecord:
+    return base_image.ensure(settings, docker_engine)
+
+
+@pytest.fixture(scope="session")
+def provenance(settings: Settings) -> Provenance:
+    return Provenance.of_checkout(settings)
+
+
+@pytest.fixture(scope="session")
+def built(
+    settings: Settings,
+    docker_engine: DockerClient,
+    base: base_image.BaseRecord,
+    provenance: Provenance,
+) -> ImageRecord:
+    """The project's image for this host, built from the checkout (cached builds are quick)."""
+    return image.build(
+        settings,
+        docker_engine,
+        platform=f"linux/{settings.host_arch}",
+        base_ref=base.ref,
+        provenance=provenance,
+    )
+
+
+def derive(docker_engine: DockerClient, parent: str, tag: str, extra: str) -> str:
+    """A variant of ``parent`` (a Dockerfile line or two, no RUN): its image ID."""
+    dockerfile = f"FROM {parent}\n{extra}\n".encode()
+    built_image, _ = docker_engine.images.build(fileobj=io.BytesIO(dockerfile), tag=tag, rm=True)
+    return str(built_image.id)
+
+
+@pytest.fixture(scope="session")
+def variant(docker_engine: DockerClient, built: ImageRecord) -> Iterator[ImageRecord]:
+    """A second, healthy release of the service: the same image with another label."""
+    tag = "zeroport-test:v2"
+    image_id = derive(docker_engine, built.tag, tag, 'LABEL io.zeroport.test.release="v2"')
+    yield ImageRecord(**{**built.to_json(), "tag": tag, "id": image_id, "layers": built.layers})
+    docker_engine.images.remove(tag, force=True)
+
+
+@pytest.fixture(scope="session")
+def broken(docker_engine: DockerClient, built: ImageRecord) -> Iterator[ImageRecord]:
+    """A release that starts but never passes its health check."""
+    tag = "zeroport-test:broken"
+    image_id = derive(
+        docker_engine,
+        built.tag,
+        tag,
+        'HEALTHCHECK --interval=1s --timeout=1s --retries=1 CMD ["/usr/bin/python3", "-c", '
+        '"raise SystemExit(1)"]',
+    )
+    yield ImageRecord(**{**built.to_json(), "tag": tag, "id": image_id, "layers": built.layers})
+    docker_engine.images.remove(tag, force=True)
+
+
+@pytest.fixture
+def project(request: pytest.FixtureRequest, settings: Settings) -> Iterator[str]:
+    """A compose/stack project name of this test's own; whatever it ran is removed after."""
+    name = "zpt" + hashlib.sha256(request.node.nodeid.encode()).hexdigest()[:8]
+    yield name
+    env = settings.tool_env()
+    tools.run(
+        [*engine.compose_cli(settings), "--project-name", name, "down", "--volumes"],
+        env=env,
+        timeout=120,
+        check=False,
+    )
+    tools.run(["docker", "stack", "rm", name], env=env, timeout=120, check=False)
+
+
+def free_port() -> int:
+    """A TCP port nothing listens on at the moment, on 127.0.0.1."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def wait_http(url: str, timeout: float = 30.0) -> httpx.Response:
+    """GET ``url`` until it answers (or ``timeout``); the answer."""
+    deadline = time.monotonic() + timeout
+    last: Exception | None = None
+    while time.monotonic() < deadline:
+        try:
+            return httpx.get(url, timeout=2.0)
+        except httpx.HTTPError as exc:
+            last = exc
+            time.sleep(0.2)
+    raise AssertionError(f"{url} did not answer within {timeout:g} s: {last}")
+
+
+def remove(docker_engine: DockerClient, name: str) -> None:
+    """Remove a container this test created, if it is there."""
+    with contextlib.suppress(docker.errors.NotFound):
+        docker_engine.containers.get(name).remove(force=True)

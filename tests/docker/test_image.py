@@ -1,0 +1,157 @@
+"""The built image, run as the issue says it must run: hardened, shell-less, reproducible."""
+
+from __future__ import annotations
+
+import io
+import stat
+import tarfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import docker.errors
+import pytest
+from builder import elf
+from docker import DockerClient
+
+from scripts import image
+from scripts.base_image import BaseRecord
+from scripts.image import ImageRecord, Provenance
+from scripts.settings import Settings
+from tests.docker.conftest import free_port, wait_http
+
+HARDENED = {
+    "read_only": True,
+    "cap_drop": ["ALL"],
+    "security_opt": ["no-new-privileges:true"],
+    "user": "1000:1000",
+}
+
+
+@pytest.fixture
+def running(docker_engine: DockerClient, built: ImageRecord) -> Iterator[tuple[str, int]]:
+    port = free_port()
+    container = docker_engine.containers.run(
+        built.tag, detach=True, ports={"8080/tcp": ("127.0.0.1", port)}, **HARDENED
+    )
+    yield str(container.id), port
+    container.remove(force=True)
+
+
+def filesystem(docker_engine: DockerClient, tag: str) -> tarfile.TarFile:
+    container = docker_engine.containers.create(tag)
+    try:
+        data = b"".join(container.export())
+    finally:
+        container.remove(force=True)
+    return tarfile.open(fileobj=io.BytesIO(data))
+
+
+def test_serves_hello_world_read_only_without_capabilities(running: tuple[str, int]) -> None:
+    _, port = running
+    root = wait_http(f"http://127.0.0.1:{port}/")
+    assert root.status_code == 200
+    assert root.text == "Hello World"
+    assert "server" not in root.headers
+    assert wait_http(f"http://127.0.0.1:{port}/healthz").json() == {"status": "ok"}
+
+
+def test_config_runs_as_uid_1000_with_exec_form_entrypoint_and_labels(
+    docker_engine: DockerClient, built: ImageRecord, provenance: Provenance
+) -> None:
+    config = docker_engine.images.get(built.id).attrs["Config"]
+    assert config["User"] == "1000:1000"
+    assert config["Entrypoint"] == ["/usr/bin/python3", "-m", "app"]
+    assert config["Healthcheck"]["Test"][:4] == ["CMD", "/usr/bin/python3", "-m", "app.healthcheck"]
+    assert "8080/tcp" in config["ExposedPorts"]
+    labels = config["Labels"]
+    assert labels["org.opencontainers.image.revision"] == provenance.revision
+    assert labels["org.opencontainers.image.created"] == provenance.created
+    assert labels["org.opencontainers.image.source"].startswith("https://")
+
+
+def test_has_no_shell(docker_engine: DockerClient, built: ImageRecord) -> None:
+    with pytest.raises(docker.errors.APIError, match=r"executable file not found|no such file"):
+        docker_engine.containers.run(built.tag, entrypoint=["sh", "-c", "true"], remove=True)
+
+
+def test_holds_no_setuid_file_no_shell_and_no_package_manager(
+    docker_engine: DockerClient, built: ImageRecord
+) -> None:
+    with filesystem(docker_engine, built.tag) as archive:
+        members = archive.getmembers()
+    names = {member.name.lstrip("./") for member in members}
+    special = [m.name for m in members if m.mode & (stat.S_ISUID | stat.S_ISGID)]
+    assert special == []
+    for forbidden in ("bin/sh", "usr/bin/sh", "usr/bin/bash", "usr/bin/dpkg", "usr/bin/apt"):
+        assert forbidden not in names
+    assert "usr/bin/python3.13" in names
+    assert "tmp" in names
+
+
+def test_health_check_turns_healthy_and_stop_exits_0_within_2_s(
+    docker_engine: DockerClient, running: tuple[str, int]
+) -> None:
+    container_id, _ = running
+    assert image.wait_healthy(docker_engine, container_id, 60) == "healthy"
+    container = docker_engine.containers.get(container_id)
+    started = time.monotonic()
+    container.stop(timeout=10)
+    elapsed = time.monotonic() - started
+    container.reload()
+    assert container.attrs["State"]["ExitCode"] == 0
+    assert elapsed < 2.0
+
+
+def test_two_clean_builds_give_the_same_layers_and_image_id(
+    settings: Settings,
+    docker_engine: DockerClient,
+    base: BaseRecord,
+    provenance: Provenance,
+    built: ImageRecord,
+) -> None:
+    again = image.build(
+        settings,
+        docker_engine,
+        platform=built.platform,
+        base_ref=base.ref,
+        provenance=provenance,
+        no_cache=True,
+    )
+    assert again.layers == built.layers
+    assert again.id == built.id
+
+
+@pytest.fixture(scope="module")
+def arm64(
+    settings: Settings, docker_engine: DockerClient, base: BaseRecord, provenance: Provenance
+) -> ImageRecord:
+    return image.build(
+        settings, docker_engine, platform="linux/arm64", base_ref=base.ref, provenance=provenance
+    )
+
+
+def test_arm64_image_holds_only_aarch64_binaries(
+    docker_engine: DockerClient, arm64: ImageRecord, tmp_path: Path
+) -> None:
+    with filesystem(docker_engine, arm64.tag) as archive:
+        archive.extractall(tmp_path, filter="tar")
+    machines = {
+        str(path.relative_to(tmp_path)): elf.read_elf(path).machine
+        for path in tmp_path.rglob("*")
+        if elf.is_elf(path)
+    }
+    assert "usr/bin/python3.13" in machines
+    assert set(machines.values()) == {"arm64"}, machines
+    assert docker_engine.images.get(arm64.id).attrs["Architecture"] == "arm64"
+
+
+def test_arm64_image_serves_under_emulation(
+    settings: Settings, docker_engine: DockerClient, arm64: ImageRecord
+) -> None:
+    if not image.binfmt_ready("arm64"):
+        message = "binfmt has no qemu-aarch64 entry: .ci/setup registers it"
+        if settings.ci:
+            pytest.fail(message)
+        pytest.skip(message)
+    image.serves_root(docker_engine, arm64, image.FOREIGN_TIMEOUT)

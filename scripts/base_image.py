@@ -8,6 +8,7 @@ The result is recorded in ``build/base_image.json``, and the image build takes i
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import shutil
@@ -133,6 +134,8 @@ def build_from_mirror(settings: Settings, engine: DockerClient, recipe: Recipe) 
         )
     env = settings.tool_env()
     tools.which("debootstrap", env)
+    if settings.debian_mirror:
+        recipe = dataclasses.replace(recipe, mirror=settings.debian_mirror)
     with tempfile.TemporaryDirectory(prefix="zeroport-base-", dir=_scratch_dir()) as scratch:
         rootfs = Path(scratch) / "rootfs"
         logger.info("debootstrap %s (%s) from %s", recipe.suite, recipe.variant, recipe.source())
@@ -179,9 +182,14 @@ def _pinned(image: Image, name: str) -> str:
     repository = _repository(name)
     for repo_digest in image.attrs.get("RepoDigests") or []:
         digest_repo, digest = repo_digest.split("@", 1)
-        if digest_repo in {repository, f"docker.io/library/{repository}"}:
+        if _canonical(digest_repo) == _canonical(repository):
             return f"{repository}@{digest}"
     return name
+
+
+def _canonical(repository: str) -> str:
+    """``debian`` for ``docker.io/library/debian``: Docker Hub's implicit parts removed."""
+    return repository.removeprefix("docker.io/").removeprefix("library/")
 
 
 def _repository(name: str) -> str:

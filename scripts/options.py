@@ -8,6 +8,7 @@ before anything starts.
 from __future__ import annotations
 
 import enum
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -119,6 +120,6 @@ def _integer(variables: Mapping[str, str], name: str, default: int, low: int, hi
 
 
 def _project(value: str) -> str:
-    if not value or not all(c.isalnum() or c in "-_" for c in value) or not value[0].isalnum():
+    if not re.fullmatch(r"[a-z0-9][a-z0-9_-]*", value.lower()):
         raise ParamError("project", value, "letters, digits, '-' and '_', starting alphanumeric")
     return value.lower()

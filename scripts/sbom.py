@@ -99,15 +99,17 @@ def packages(files: Iterator[tuple[str, bytes]]) -> tuple[list[Package], str]:
 def bom(image: ImageRecord, found: list[Package], distro: str) -> str:
     """The CycloneDX 1.6 JSON document for ``image``."""
     document = Bom()
-    document.metadata.component = Component(
+    root = Component(
         name=image.tag.split(":", 1)[0],
         version=image.version,
         type=ComponentType.CONTAINER,
         bom_ref=image.id,
     )
+    document.metadata.component = root
+    components = []
     for package in found:
         purl = package.purl(distro)
-        document.components.add(
+        components.append(
             Component(
                 name=package.name,
                 version=package.version,
@@ -116,6 +118,9 @@ def bom(image: ImageRecord, found: list[Package], distro: str) -> str:
                 bom_ref=purl.to_string(),
             )
         )
+    document.components.update(components)
+    # The image depends on every package in it; without the edges the graph is incomplete.
+    document.register_dependency(root, components)
     return str(JsonV1Dot6(document).output_as_string(indent=2))
 
 
@@ -132,7 +137,7 @@ def step(output: Path = SBOM) -> None:
         image.tag,
         debs,
         len(found) - debs,
-        output.relative_to(paths.ROOT),
+        output,
     )
 
 

@@ -57,8 +57,8 @@ class Settings:
     image_name: str = "zeroport"
     #: The builder's base: Debian 13 slim, i.e. Python 3.13 as in distroless python3.
     base_image: str = "debian:trixie-slim"
-    #: Debian mirror the no-registry fallback builds the base from.
-    debian_mirror: str = "http://deb.debian.org/debian"
+    #: Debian mirror for the no-registry fallback, overriding containers/base/recipe.toml's.
+    debian_mirror: str | None = None
     #: Extra CA bundle handed to builds as a BuildKit secret (intercepting TLS proxies).
     ca_bundle: str | None = None
     #: Docker CLI to use for BuildKit builds, when the one on PATH cannot do them.
@@ -90,11 +90,13 @@ class Settings:
             try:
                 build_timeout = float(timeout)
             except ValueError:
-                raise ParamError("ZEROPORT_BUILD_TIMEOUT", timeout, "a number of seconds") from None
+                build_timeout = 0
+            if build_timeout <= 0:
+                raise ParamError("ZEROPORT_BUILD_TIMEOUT", timeout, "a number of seconds above 0")
         return cls(
             image_name=env.get("ZEROPORT_IMAGE", cls.image_name),
             base_image=env.get("ZEROPORT_BASE_IMAGE", cls.base_image),
-            debian_mirror=env.get("ZEROPORT_DEBIAN_MIRROR", cls.debian_mirror),
+            debian_mirror=env.get("ZEROPORT_DEBIAN_MIRROR") or None,
             ca_bundle=ca or None,
             docker_cli=env.get("ZEROPORT_DOCKER_CLI") or None,
             ci=env.get("CI", "").lower() in {"1", "true", "yes"},

@@ -116,7 +116,7 @@ def up(
     except Unhealthy as exc:
         raise Unhealthy(f"{exc}; the running release was left as it was") from None
     if options.target is Target.SWARM:
-        record = _up_swarm(settings, docker_engine, options, image)
+        record = deploy_swarm(settings, docker_engine, options, image)
     else:
         record = _up_compose(settings, docker_engine, options, image)
     logger.info("%s stack %s runs %s", record.target, record.project, record.image)
@@ -206,9 +206,10 @@ def _up_compose(
     return _record(options, image, url, f"{options.project}_{network}")
 
 
-def _up_swarm(
+def deploy_swarm(
     settings: Settings, docker_engine: DockerClient, options: StackOptions, image: Deployable
 ) -> StackRecord:
+    """Deploy or update the swarm stack and wait for it (``up`` without the candidate run)."""
     ensure_swarm(docker_engine)
     stack = swarm.render(render(settings, options, image.tag), options)
     stack_file = paths.BUILD / "stack" / f"{options.project}.swarm.yaml"
@@ -241,17 +242,23 @@ def wait_service(docker_engine: DockerClient, name: str, image: str, options: St
     while time.monotonic() < deadline:
         service = docker_engine.services.get(name)  # type: ignore[no-untyped-call]
         update = (service.attrs.get("UpdateStatus") or {}).get("State", "")
-        if update in {"rollback_started", "rollback_completed", "rollback_paused"}:
+        if update == "rollback_started":
+            time.sleep(POLL)  # swarm is putting the previous release back: let it finish
+            continue
+        if update in {"rollback_completed", "rollback_paused"}:
             message = service.attrs["UpdateStatus"].get("Message", "")
             raise Unhealthy(
                 f"swarm rolled {name} back: the new image {image} failed its health checks "
-                f"({message}); the previous release keeps running"
+                f"({message}); the previous release runs again"
             )
         spec_image = service.attrs["Spec"]["TaskTemplate"]["ContainerSpec"]["Image"]
+        # Tasks of the new image that run (swarm holds a task with a health check in
+        # "starting" until it is healthy); old tasks still running do not count.
         running = [
             task
             for task in service.tasks(filters={"desired-state": "running"})
             if task["Status"]["State"] == "running"
+            and task["Spec"]["ContainerSpec"]["Image"].split("@")[0] == image
         ]
         if (
             spec_image.split("@")[0] == image

@@ -64,6 +64,8 @@ def _service(
     rendered: dict[str, Any] = {}
     limits: dict[str, Any] = {}
     for key, value in service.items():
+        if value is None:
+            continue  # compose config writes unset keys (command, entrypoint) as null
         if key in UNSUPPORTED:
             dropped.add(key)
         elif key in LIMITS:

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import statistics
 import time
 from collections.abc import Mapping
@@ -88,7 +89,8 @@ class Answer:
 
     def header(self, name: str) -> str | None:
         """The first value of header ``name`` (case-insensitive), or None."""
-        return next((v for k, v in self.headers if k.lower() == name), None)
+        wanted = name.lower()
+        return next((v for k, v in self.headers if k.lower() == wanted), None)
 
 
 @dataclass
@@ -183,7 +185,7 @@ def verify_http(base_url: str, client: httpx.Client, target: str) -> VerifyRepor
 def latency(samples: list[float]) -> dict[str, float]:
     """p50, p95 and max of a series of request times, in milliseconds."""
     ordered = sorted(samples)
-    p95 = ordered[min(len(ordered) - 1, int(len(ordered) * 0.95))]
+    p95 = ordered[max(0, math.ceil(0.95 * len(ordered)) - 1)]  # nearest rank
     return {
         "p50": round(statistics.median(ordered), 2),
         "p95": round(p95, 2),

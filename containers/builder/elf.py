@@ -48,23 +48,25 @@ def is_elf(path: Path) -> bool:
 def read_elf(path: Path) -> ElfInfo:
     """Parse the program headers and dynamic section of the ELF file at ``path``."""
     data = path.read_bytes()
-    if data[:4] != ELF_MAGIC:
+    if len(data) < 6 or data[:4] != ELF_MAGIC:
         raise ElfError(f"{path} is not an ELF file")
+    try:
+        return _parse(data)
+    except (struct.error, ValueError, IndexError) as exc:
+        raise ElfError(f"{path} is a truncated or malformed ELF file: {exc}") from None
+
+
+def _parse(data: bytes) -> ElfInfo:
     is64 = data[4] == 2
     endian = "<" if data[5] == 1 else ">"
-    try:
-        (machine,) = struct.unpack_from(endian + "H", data, 18)
-        if is64:
-            phoff = _unpack(data, endian + "Q", 32)
-            phentsize, phnum = struct.unpack_from(endian + "HH", data, 54)
-        else:
-            phoff = _unpack(data, endian + "I", 28)
-            phentsize, phnum = struct.unpack_from(endian + "HH", data, 42)
-        segments = [
-            _program_header(data, endian, is64, phoff + i * phentsize) for i in range(phnum)
-        ]
-    except struct.error as exc:
-        raise ElfError(f"{path} is a truncated ELF file: {exc}") from None
+    (machine,) = struct.unpack_from(endian + "H", data, 18)
+    if is64:
+        phoff = _unpack(data, endian + "Q", 32)
+        phentsize, phnum = struct.unpack_from(endian + "HH", data, 54)
+    else:
+        phoff = _unpack(data, endian + "I", 28)
+        phentsize, phnum = struct.unpack_from(endian + "HH", data, 42)
+    segments = [_program_header(data, endian, is64, phoff + i * phentsize) for i in range(phnum)]
 
     interpreter = None
     dynamic: list[tuple[int, int]] = []

@@ -7,7 +7,6 @@ import sys
 from pathlib import Path
 
 import pytest
-
 from builder.elf import ELF_MAGIC, ElfError, is_elf, read_elf
 
 PYTHON = Path(sys.executable).resolve()
@@ -16,7 +15,13 @@ PYTHON = Path(sys.executable).resolve()
 def _host_library(name: str, runpath: tuple[str, ...]) -> Path:
     """Where this machine's loader finds ``name`` (the runpath, then the usual directories)."""
     machine = os.uname().machine
-    dirs = [*runpath, f"/lib/{machine}-linux-gnu", f"/usr/lib/{machine}-linux-gnu", "/lib64", "/lib"]
+    dirs = [
+        *runpath,
+        f"/lib/{machine}-linux-gnu",
+        f"/usr/lib/{machine}-linux-gnu",
+        "/lib64",
+        "/lib",
+    ]
     for directory in dirs:
         candidate = Path(directory) / name
         if candidate.is_file():

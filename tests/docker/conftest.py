@@ -90,15 +90,12 @@ def variant(docker_engine: DockerClient, built: ImageRecord) -> Iterator[ImageRe
 
 @pytest.fixture(scope="session")
 def broken(docker_engine: DockerClient, built: ImageRecord) -> Iterator[ImageRecord]:
-    """A release that starts but never passes its health check."""
+    """A release that starts but never passes its health check: it listens on an address the
+    check does not probe (a broken HEALTHCHECK alone would not do: compose and swarm run the
+    stack's own check, and the probe follows APP_PORT).
+    """
     tag = "zeroport-test:broken"
-    image_id = derive(
-        docker_engine,
-        built.tag,
-        tag,
-        'HEALTHCHECK --interval=1s --timeout=1s --retries=1 CMD ["/usr/bin/python3", "-c", '
-        '"raise SystemExit(1)"]',
-    )
+    image_id = derive(docker_engine, built.tag, tag, "ENV APP_HOST=127.0.0.2")
     yield ImageRecord(**{**built.to_json(), "tag": tag, "id": image_id, "layers": built.layers})
     docker_engine.images.remove(tag, force=True)
 

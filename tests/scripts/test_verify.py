@@ -1,0 +1,204 @@
+"""Verifying a deployed stack: the checks on ``GET /``, HTTP through httpx, latency, the report."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+from pathlib import Path
+
+import httpx
+import pytest
+
+from scripts import verify
+from scripts.errors import VerifyError
+from scripts.verify import Answer, Check, VerifyReport, check_root, check_status, latency
+
+GOOD_HEADERS = [
+    ("content-type", "text/plain; charset=utf-8"),
+    ("strict-transport-security", "max-age=63072000; includeSubDomains; preload"),
+    ("content-security-policy", "default-src 'none'; frame-ancestors 'none'"),
+    ("x-content-type-options", "nosniff"),
+    ("x-frame-options", "DENY"),
+    ("referrer-policy", "no-referrer"),
+    ("permissions-policy", "camera=(), microphone=(), geolocation=()"),
+    ("cross-origin-opener-policy", "same-origin"),
+    ("cross-origin-resource-policy", "same-origin"),
+    ("cache-control", "no-store"),
+]
+GOOD = Answer(status=200, headers=GOOD_HEADERS, body="Hello World", ms=1.5)
+
+
+def _failed(checks: list[Check]) -> dict[str, str]:
+    return {check.name: check.detail for check in checks if not check.ok}
+
+
+def _without(name: str) -> list[tuple[str, str]]:
+    return [(k, v) for k, v in GOOD_HEADERS if k != name]
+
+
+def test_a_good_answer_passes_every_check() -> None:
+    checks = check_root(GOOD)
+    assert _failed(checks) == {}
+    assert len(checks) == 3 + len(verify.EXPECTED_HEADERS)
+
+
+@pytest.mark.parametrize("name", sorted(verify.EXPECTED_HEADERS))
+def test_each_missing_security_header_fails_its_own_check(name: str) -> None:
+    answer = replace(GOOD, headers=_without(name))
+    assert _failed(check_root(answer)) == {f"header {name}": "missing"}
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("strict-transport-security", "max-age=300"),
+        ("content-security-policy", "default-src 'self'"),
+        ("x-content-type-options", "sniff"),
+        ("x-frame-options", "SAMEORIGIN"),
+        ("referrer-policy", "unsafe-url"),
+        ("permissions-policy", "geolocation=()"),
+        ("cross-origin-opener-policy", "unsafe-none"),
+        ("cross-origin-resource-policy", "cross-origin"),
+        ("cache-control", "public, max-age=60"),
+    ],
+)
+def test_a_wrong_header_value_fails_and_shows_what_was_seen(name: str, value: str) -> None:
+    answer = replace(GOOD, headers=[*_without(name), (name, value)])
+    assert _failed(check_root(answer)) == {f"header {name}": value}
+
+
+def test_status_body_and_server_header_fail_their_own_checks() -> None:
+    assert _failed(check_root(replace(GOOD, status=503))) == {"GET / status": "503"}
+    assert _failed(check_root(replace(GOOD, body="Hello Wörld"))) == {"GET / body": "'Hello Wörld'"}
+    leaky = replace(GOOD, headers=[*GOOD_HEADERS, ("server", "hypercorn-h11")])
+    assert _failed(check_root(leaky)) == {"no Server header from the origin": "hypercorn-h11"}
+
+
+def test_through_the_edge_only_cloudflares_own_server_header_is_allowed() -> None:
+    edge = replace(GOOD, headers=[*GOOD_HEADERS, ("server", "cloudflare")])
+    assert _failed(check_root(edge, edge_server="cloudflare")) == {}
+    assert _failed(check_root(edge)) == {"no Server header from the origin": "cloudflare"}
+    leaky = replace(GOOD, headers=[*GOOD_HEADERS, ("server", "hypercorn-h11")])
+    assert "no Server header from the origin" in _failed(
+        check_root(leaky, edge_server="cloudflare")
+    )
+
+
+def test_header_lookup_is_case_insensitive_as_documented() -> None:
+    answer = Answer(status=200, headers=[("content-type", "text/plain")], body="", ms=0.0)
+    assert answer.header("content-type") == "text/plain"
+    assert answer.header("Content-Type") == "text/plain"
+
+
+def test_check_status() -> None:
+    assert check_status("/readyz", replace(GOOD, status=200)).ok
+    failed = check_status("/readyz", replace(GOOD, status=503))
+    assert (failed.name, failed.ok, failed.detail) == ("GET /readyz status", False, "503")
+
+
+def _service(request: httpx.Request) -> httpx.Response:
+    """The service as a user meets it: ``/`` with its headers, health endpoints, 404 else."""
+    if request.url.path == "/":
+        return httpx.Response(200, headers=GOOD_HEADERS, text="Hello World")
+    if request.url.path in {"/healthz", "/readyz"}:
+        return httpx.Response(200, json={"status": "ok"})
+    return httpx.Response(404)
+
+
+def test_verify_http_passes_a_good_service() -> None:
+    seen: list[str] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(request.url.path)
+        return _service(request)
+
+    with httpx.Client(transport=httpx.MockTransport(handler)) as client:
+        report = verify.verify_http("http://127.0.0.1:8080", client, "compose:local")
+    assert report.passed
+    assert report.target == "compose:local"
+    assert {"/", "/healthz", "/readyz"} <= set(seen)
+    assert seen.count("/") == 1 + verify.LATENCY_SAMPLES
+    assert set(report.latency_ms) == {"p50", "p95", "max"}
+
+
+def test_verify_http_fails_a_service_that_is_not_ready() -> None:
+    def handler(request: httpx.Request) -> httpx.Response:
+        if request.url.path == "/readyz":
+            return httpx.Response(503)
+        return _service(request)
+
+    with httpx.Client(transport=httpx.MockTransport(handler)) as client:
+        report = verify.verify_http("http://127.0.0.1:8080", client, "compose:local")
+    assert not report.passed
+    assert _failed(report.checks) == {"GET /readyz status": "503"}
+
+
+def test_a_service_that_does_not_answer_is_a_verify_error_saying_what_to_do() -> None:
+    def handler(request: httpx.Request) -> httpx.Response:
+        raise httpx.ConnectError("connection refused", request=request)
+
+    with (
+        httpx.Client(transport=httpx.MockTransport(handler)) as client,
+        pytest.raises(VerifyError, match=r"http://127\.0\.0\.1:8080/ did not answer .*doit up"),
+    ):
+        verify.verify_http("http://127.0.0.1:8080", client, "compose:local")
+
+
+def test_latency_median_and_max() -> None:
+    stats = latency([5.0, 1.0, 3.0, 2.0, 4.0])
+    assert stats["p50"] == 3.0
+    assert stats["max"] == 5.0
+    assert latency([7.123456]) == {"p50": 7.12, "p95": 7.12, "max": 7.12}
+
+
+def test_latency_p95_of_twenty_samples_is_not_simply_the_maximum() -> None:
+    # Nearest-rank p95 of 20 samples is the 19th smallest; verify takes exactly 20, so a p95
+    # that always equals the max hides one slow outlier behind a "p95" label.
+    samples = [float(n) for n in range(1, 20)] + [1000.0]
+    stats = latency(samples)
+    assert stats["max"] == 1000.0
+    assert stats["p95"] == 19.0
+
+
+def test_raise_for_failures_names_the_first_failure_and_counts_the_rest() -> None:
+    report = VerifyReport(
+        target="compose:local http://127.0.0.1:8080",
+        checks=[
+            Check("GET / status", True, "200"),
+            Check("header x-frame-options", False, "missing"),
+            Check("header referrer-policy", False, "unsafe-url"),
+            Check("header cache-control", False, "missing"),
+        ],
+    )
+    with pytest.raises(VerifyError) as caught:
+        report.raise_for_failures()
+    message = str(caught.value)
+    assert message.startswith(
+        "verify compose:local http://127.0.0.1:8080: header x-frame-options: missing (+2 more"
+    )
+    single = VerifyReport(target="t", checks=[Check("GET / body", False, "'nope'")])
+    with pytest.raises(VerifyError) as caught:
+        single.raise_for_failures()
+    assert str(caught.value) == "verify t: GET / body: 'nope'"
+    passed = VerifyReport(target="t", checks=[Check("GET / status", True, "200")])
+    passed.raise_for_failures()
+    assert passed.passed
+
+
+def test_the_report_file_holds_every_check(tmp_path: Path) -> None:
+    report = VerifyReport(
+        target="t",
+        checks=[Check("a", True, "ok"), Check("b", False, "bad")],
+        latency_ms={"p50": 1.0},
+    )
+    report.write(tmp_path / "out" / "verify.json")
+    data = json.loads((tmp_path / "out" / "verify.json").read_text())
+    assert data == {
+        "target": "t",
+        "passed": False,
+        "latency_ms": {"p50": 1.0},
+        "checks": [
+            {"name": "a", "ok": True, "detail": "ok"},
+            {"name": "b", "ok": False, "detail": "bad"},
+        ],
+    }

@@ -11,13 +11,15 @@ from __future__ import annotations
 
 import json
 import logging
+import ssl
 
 import docker.errors
 import httpx
+from docker import DockerClient
 
 from scripts import engine, paths, tools
 from scripts.errors import DeployError
-from scripts.image import read_platform_records
+from scripts.image import ImageRecord, read_platform_records
 from scripts.settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -38,17 +40,17 @@ def registry_reachable(registry: str, client: httpx.Client) -> bool:
     return False
 
 
-def step(registry: str) -> None:
-    """doit push: push every recorded platform and the manifest list that joins them."""
-    settings = Settings.from_env()
-    with httpx.Client(verify=settings.ca_bundle or True, trust_env=False) as client:
+def publish(
+    settings: Settings, docker_engine: DockerClient, records: list[ImageRecord], registry: str
+) -> dict[str, object]:
+    """Push ``records`` (one per platform) and the manifest list joining them; what was pushed."""
+    context = ssl.create_default_context(cafile=settings.ca_bundle)
+    with httpx.Client(verify=context, trust_env=False) as client:
         if not registry_reachable(registry, client):
             raise DeployError(
                 f"no registry answers at {registry}; start one (apt-get install docker-registry "
                 "serves 127.0.0.1:5000) or pass registry=HOST:PORT"
             )
-    docker_engine = engine.client(settings)
-    records = read_platform_records()
     name = settings.image_name
     version = records[0].version
     pushed = []
@@ -79,7 +81,12 @@ def step(registry: str) -> None:
         env=env,
         timeout=TIMEOUT,
     ).stdout.strip()
-    PUSH_RECORD.write_text(
-        json.dumps({"manifest": manifest, "digest": digest, "images": pushed}, indent=2) + "\n"
-    )
     logger.info("pushed %s (%s) -> %s", manifest, ", ".join(pushed), digest)
+    return {"manifest": manifest, "digest": digest, "images": pushed}
+
+
+def step(registry: str) -> None:
+    """doit push: push every recorded platform and the manifest list that joins them."""
+    settings = Settings.from_env()
+    result = publish(settings, engine.client(settings), read_platform_records(), registry)
+    PUSH_RECORD.write_text(json.dumps(result, indent=2) + "\n")

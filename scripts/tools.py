@@ -132,4 +132,7 @@ def stop(process: subprocess.Popen[bytes], *, timeout: float = 10.0) -> int:
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait(timeout=timeout)
+    for stream in (process.stdout, process.stderr):
+        if stream is not None:
+            stream.close()
     return process.returncode

@@ -165,6 +165,13 @@ def port_free(host: str, port: int) -> bool:
     return True
 
 
+def free_port(host: str = "127.0.0.1") -> int:
+    """A TCP port on ``host`` that nothing listens on at this moment."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind((host, 0))
+        return int(probe.getsockname()[1])
+
+
 def require_port(host: str, port: int) -> None:
     """Raise :class:`PortInUse` unless ``host:port`` is free."""
     if not port_free(host, port):

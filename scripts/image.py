@@ -152,10 +152,12 @@ def build(
     provenance: Provenance,
     name: str | None = None,
     no_cache: bool = False,
+    root: Path = paths.ROOT,
 ) -> ImageRecord:
     """Build, restamp and tag the runtime for ``platform``; the record of the result.
 
-    ``no_cache`` rebuilds every stage from scratch (the reproducibility check uses it).
+    ``no_cache`` rebuilds every stage from scratch (the reproducibility check uses it);
+    ``root`` is the checkout to build from (the rebuild benchmark uses a scratch clone).
     """
     cli = engine.build_cli(settings)
     name = name or settings.image_name
@@ -163,7 +165,7 @@ def build(
     argv = [
         *cli.argv,
         "--file",
-        str(paths.DOCKERFILE),
+        str(root / paths.DOCKERFILE.relative_to(paths.ROOT)),
         "--target",
         "runtime",
         "--platform",
@@ -187,7 +189,7 @@ def build(
         argv += ["--secret", f"id=ca_bundle,src={settings.ca_bundle}"]
     if no_cache:
         argv.append("--no-cache")
-    argv.append(str(paths.ROOT))
+    argv.append(str(root))
     logger.info("building %s for %s with %s", name, platform, " ".join(cli.argv[:3]))
     started = time.monotonic()
     try:

@@ -479,7 +479,25 @@ def render_yaml(config: TunnelConfig) -> str:
         out["credentials-file"] = config.credentials_file
     out.update(config.options)
     out.update(_dump_config(config, "go"))
-    return yaml.safe_dump(out, sort_keys=False, allow_unicode=True, default_flow_style=False)
+    return yaml.dump(
+        out, Dumper=_Dumper, sort_keys=False, allow_unicode=True, default_flow_style=False
+    )
+
+
+class _Dumper(yaml.SafeDumper):
+    """SafeDumper that double-quotes strings holding characters YAML would fold.
+
+    PyYAML writes NEL (U+0085) and the Unicode line/paragraph separators raw inside plain or
+    single-quoted scalars, where a reader takes them for line breaks; double quotes escape them.
+    """
+
+
+def _represent_str(dumper: yaml.SafeDumper, value: str) -> yaml.ScalarNode:
+    risky = any(not ch.isprintable() or ch in "\x85\u2028\u2029" for ch in value)
+    return dumper.represent_scalar("tag:yaml.org,2002:str", value, style='"' if risky else None)
+
+
+_Dumper.add_representer(str, _represent_str)
 
 
 def render_remote(config: TunnelConfig) -> dict[str, Any]:

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
 import sys
 import sysconfig
 import textwrap
@@ -63,9 +66,27 @@ def analysed(tmp_path_factory: pytest.TempPathFactory) -> tuple[set[str], set[st
             "nsp/inner/mod.py": "import mypkg.broken\nimport mypkg.deep.leaf\n",
         },
     )
-    before = set(sys.modules)
-    found = static_imports(["mypkg", "nsp.inner.mod"], [str(project), *HOST_PATH])
-    return found, set(sys.modules) - before
+    # In a fresh interpreter: CPython 3.11.7 can raise a spurious SystemError from ast.parse
+    # after an unrelated RecursionError earlier in the same process (gh-106905), and the
+    # builder always runs this analysis in a process of its own.
+    script = (
+        "import json, sys\n"
+        "from builder.modules import static_imports\n"
+        "before = set(sys.modules)\n"
+        f"found = static_imports(['mypkg', 'nsp.inner.mod'], {[str(project), *HOST_PATH]!r})\n"
+        "print(json.dumps([sorted(found), sorted(set(sys.modules) - before)]))\n"
+    )
+    containers = str(Path(__file__).resolve().parents[2] / "containers")
+    result = subprocess.run(
+        [sys.executable, "-c", script],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+        env={"PYTHONPATH": containers, "PATH": os.defpath},
+    )
+    found, imported = json.loads(result.stdout)
+    return set(found), set(imported)
 
 
 def test_static_analysis_follows_every_kind_of_import(analysed: tuple[set[str], set[str]]) -> None:

@@ -31,7 +31,18 @@ from scripts.trivy import (
 )
 
 FIXTURES = Path(__file__).parent / "fixtures" / "trivy"
-SHARED = paths.ROOT.parent / "shared" / "fixtures" / "trivy"
+#: Real trivy reports shared beside the checkout (../shared), where this machine keeps them.
+SHARED = next(
+    (
+        candidate
+        for candidate in (
+            paths.ROOT.parent / "shared" / "fixtures" / "trivy",
+            Path("/work/shared/fixtures/trivy"),
+        )
+        if candidate.is_dir()
+    ),
+    paths.ROOT.parent / "shared" / "fixtures" / "trivy",
+)
 
 #: What each real report in ../shared/fixtures/trivy holds: its kind of finding and how many.
 SHARED_EXPECTED = {
@@ -182,43 +193,41 @@ def test_unreadable_report_file_is_a_report_error(tmp_path: Path) -> None:
         read_report(path)
 
 
-@pytest.mark.parametrize(("name", "expected"), sorted(SHARED_EXPECTED.items()))
-def test_real_trivy_reports_parse_with_expected_counts(
-    name: str, expected: tuple[Kind, int]
-) -> None:
-    path = SHARED / name
-    if not path.is_file():
-        pytest.skip(f"{SHARED} is not beside this checkout")
-    kind, count = expected
+# The shared reports are data from outside the project: checked where they exist, not required.
+if SHARED.is_dir():
 
-    findings = read_report(path)
+    @pytest.mark.parametrize(("name", "expected"), sorted(SHARED_EXPECTED.items()))
+    def test_real_trivy_reports_parse_with_expected_counts(
+        name: str, expected: tuple[Kind, int]
+    ) -> None:
+        path = SHARED / name
+        kind, count = expected
 
-    assert len(findings) == count
-    assert {f.kind for f in findings} == {kind}
-    assert all(f.id and f.target and f.severity is not Severity.UNKNOWN for f in findings)
+        findings = read_report(path)
 
+        assert len(findings) == count
+        assert {f.kind for f in findings} == {kind}
+        assert all(f.id and f.target and f.severity is not Severity.UNKNOWN for f in findings)
 
-def test_real_trivy_report_fields_land_where_expected() -> None:
-    if not SHARED.is_dir():
-        pytest.skip(f"{SHARED} is not beside this checkout")
-    # Every real report has an expectation above, so a new one cannot go unchecked.
-    assert {p.name for p in SHARED.glob("*.json")} == set(SHARED_EXPECTED)
+    def test_real_trivy_report_fields_land_where_expected() -> None:
+        # Every real report has an expectation above, so a new one cannot go unchecked.
+        assert {p.name for p in SHARED.glob("*.json")} == set(SHARED_EXPECTED)
 
-    buster = {f.id: f for f in read_report(SHARED / "debian-buster.json")}
-    assert buster["CVE-2019-18224"].severity is Severity.CRITICAL
-    assert buster["CVE-2019-18224"].fixed == "2.0.5-1+deb10u1"
-    assert [f.package for f in read_report(SHARED / "pip.json")] == ["Werkzeug", "Werkzeug"]
-    [misconfig] = read_report(SHARED / "dockerfile.json")
-    assert (misconfig.id, misconfig.severity, misconfig.target) == (
-        "DS-0002",
-        Severity.HIGH,
-        "Dockerfile",
-    )
-    secrets = read_report(SHARED / "secrets.json")
-    assert [(s.id, s.severity, s.line) for s in secrets] == [
-        ("aws-access-key-id", Severity.CRITICAL, 3),
-        ("mysecret", Severity.HIGH, 7),
-    ]
+        buster = {f.id: f for f in read_report(SHARED / "debian-buster.json")}
+        assert buster["CVE-2019-18224"].severity is Severity.CRITICAL
+        assert buster["CVE-2019-18224"].fixed == "2.0.5-1+deb10u1"
+        assert [f.package for f in read_report(SHARED / "pip.json")] == ["Werkzeug", "Werkzeug"]
+        [misconfig] = read_report(SHARED / "dockerfile.json")
+        assert (misconfig.id, misconfig.severity, misconfig.target) == (
+            "DS-0002",
+            Severity.HIGH,
+            "Dockerfile",
+        )
+        secrets = read_report(SHARED / "secrets.json")
+        assert [(s.id, s.severity, s.line) for s in secrets] == [
+            ("aws-access-key-id", Severity.CRITICAL, 3),
+            ("mysecret", Severity.HIGH, 7),
+        ]
 
 
 # --- the severity gate -----------------------------------------------------------------------

@@ -13,6 +13,7 @@ Three questions every step asks before it touches Docker, each answered here onc
 from __future__ import annotations
 
 import logging
+import platform
 import shutil
 import socket
 import sys
@@ -163,6 +164,22 @@ def port_free(host: str, port: int) -> bool:
         except OSError:
             return False
     return True
+
+
+def ipvs_available(
+    settings: Settings, proc: Path = Path("/proc"), modules: Path = Path("/lib/modules")
+) -> bool:
+    """Linux: True when the kernel has IPVS (built in or loadable), which swarm's VIP needs.
+
+    Elsewhere (Docker Desktop's VM has it) the answer is True. /proc/net/ip_vs exists once the
+    module is loaded; a loadable module not yet loaded is found under /lib/modules/<release>.
+    """
+    if settings.system != "Linux":
+        return True
+    if (proc / "net" / "ip_vs").exists():
+        return True
+    release = platform.release()
+    return any((modules / release).rglob("ip_vs.ko*")) if (modules / release).is_dir() else False
 
 
 def free_port(host: str = "127.0.0.1") -> int:

@@ -35,7 +35,8 @@ class Target(enum.StrEnum):
 class EndpointMode(enum.StrEnum):
     """How swarm spreads requests over replicas."""
 
-    VIP = "vip"  #: one virtual IP balanced by the kernel's IPVS (the default)
+    AUTO = "auto"  #: vip where the kernel has IPVS, else dnsrr (the default)
+    VIP = "vip"  #: one virtual IP balanced by the kernel's IPVS
     DNSRR = "dnsrr"  #: the name resolves to every replica (kernels without IPVS)
 
 
@@ -48,7 +49,7 @@ class StackOptions:
     replicas: int = 1
     port: int = 8080
     project: str = "zeroport"
-    endpoint_mode: EndpointMode = EndpointMode.VIP
+    endpoint_mode: EndpointMode = EndpointMode.AUTO
     token_file: Path = paths.SECRETS / "tunnel-token"
     #: Seconds a service may take to turn healthy before the deploy gives up.
     health_timeout: float = 90.0

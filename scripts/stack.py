@@ -10,6 +10,7 @@ its own, and ``up`` reports that rollback as a failure.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import time
@@ -32,7 +33,7 @@ from scripts.errors import (
     WorkflowError,
 )
 from scripts.image import Deployable, read_record, run_until_healthy
-from scripts.options import Mode, StackOptions, Target
+from scripts.options import EndpointMode, Mode, StackOptions, Target
 from scripts.settings import MINUTES, Settings
 
 logger = logging.getLogger(__name__)
@@ -211,6 +212,14 @@ def deploy_swarm(
 ) -> StackRecord:
     """Deploy or update the swarm stack and wait for it (``up`` without the candidate run)."""
     ensure_swarm(docker_engine)
+    if options.endpoint_mode is EndpointMode.AUTO:
+        chosen = EndpointMode.VIP if engine.ipvs_available(settings) else EndpointMode.DNSRR
+        if chosen is EndpointMode.DNSRR:
+            logger.warning(
+                "this kernel has no IPVS, so swarm's virtual IP cannot route; the service name "
+                "resolves to every replica instead (endpoint_mode=dnsrr)"
+            )
+        options = dataclasses.replace(options, endpoint_mode=chosen)
     stack = swarm.render(render(settings, options, image.tag), options)
     stack_file = paths.BUILD / "stack" / f"{options.project}.swarm.yaml"
     stack_file.parent.mkdir(parents=True, exist_ok=True)

@@ -21,7 +21,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from scripts.options import StackOptions
+from scripts.options import EndpointMode, StackOptions
 
 logger = logging.getLogger(__name__)
 
@@ -82,7 +82,9 @@ def _service(
     if name == APP:
         deploy["replicas"] = options.replicas
     deploy.setdefault("replicas", 1)
-    deploy["endpoint_mode"] = options.endpoint_mode.value
+    # "auto" is resolved by scripts.stack (it asks whether the kernel has IPVS); alone, vip.
+    mode = options.endpoint_mode
+    deploy["endpoint_mode"] = "vip" if mode is EndpointMode.AUTO else mode.value
     deploy["resources"] = {"limits": limits} if limits else {}
     deploy["restart_policy"] = {"condition": "any", "delay": "1s"}
     deploy["update_config"] = {

@@ -9,6 +9,8 @@ the stand-ins alone.
 
 from __future__ import annotations
 
+import dataclasses
+import platform as platform_module
 import socket
 from pathlib import Path
 from types import MappingProxyType
@@ -166,3 +168,18 @@ def test_a_port_left_with_only_a_closed_connection_is_free() -> None:
             server_side.close()  # the server closes first: its end goes to TIME_WAIT
             assert client.recv(1) == b""
     assert engine.port_free("127.0.0.1", port)
+
+
+def test_ipvs_is_found_loaded_or_loadable_and_missing_otherwise(tmp_path: Path) -> None:
+    linux = Settings.from_env({"PATH": "/usr/bin"})
+    linux = dataclasses.replace(linux, system="Linux")
+    proc, modules = tmp_path / "proc", tmp_path / "modules"
+    (proc / "net").mkdir(parents=True)
+    assert not engine.ipvs_available(linux, proc, modules)
+    module_dir = modules / platform_module.release() / "kernel" / "net" / "netfilter" / "ipvs"
+    module_dir.mkdir(parents=True)
+    (module_dir / "ip_vs.ko.xz").write_bytes(b"")
+    assert engine.ipvs_available(linux, proc, modules)
+    (proc / "net" / "ip_vs").write_text("")
+    assert engine.ipvs_available(linux, proc, tmp_path / "nothing")
+    assert engine.ipvs_available(dataclasses.replace(linux, system="Darwin"), proc, modules)

@@ -17,7 +17,7 @@ def test_no_variables_give_a_local_compose_stack_on_8080() -> None:
     assert (options.mode, options.target, options.replicas) == (Mode.LOCAL, Target.COMPOSE, 1)
     assert options.port == 8080
     assert options.project == "zeroport"
-    assert options.endpoint_mode is EndpointMode.VIP
+    assert options.endpoint_mode is EndpointMode.AUTO
     assert options.token_file == paths.SECRETS / "tunnel-token"
     assert options.health_timeout == 90.0
 
@@ -51,7 +51,7 @@ def test_every_variable_is_read() -> None:
     [
         ({"mode": "cloud"}, "mode must be one of local, tunnel, got 'cloud'"),
         ({"target": "k8s"}, "target must be one of compose, swarm, got 'k8s'"),
-        ({"endpoint_mode": "ipvs"}, "endpoint_mode must be one of vip, dnsrr, got 'ipvs'"),
+        ({"endpoint_mode": "ipvs"}, "endpoint_mode must be one of auto, vip, dnsrr, got 'ipvs'"),
         ({"replicas": "0"}, "replicas must be an integer 1-20, got '0'"),
         ({"replicas": "21", "target": "swarm"}, "replicas must be an integer 1-20, got '21'"),
         ({"replicas": "two"}, "replicas must be an integer 1-20, got 'two'"),

@@ -1,0 +1,340 @@
+"""The bench's result file, its regression gate and how it is shown (no Docker, no wrk).
+
+Results are built from real wrk reports (tests/scripts/fixtures/wrk) or planted figures; the
+gate is judged on a planted slower, slower-tailed and fatter service.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+
+import pytest
+
+from scripts import wrk
+from scripts.bench_report import (
+    MIB,
+    Baseline,
+    BenchResult,
+    Margins,
+    Point,
+    Round,
+    Usage,
+    compare,
+    enforce,
+    gate,
+    markdown,
+    plot,
+    read_baseline,
+    read_result,
+    write_baseline,
+)
+from scripts.errors import GateFailed, ReportError
+
+WRK_FIXTURES = Path(__file__).parent / "fixtures" / "wrk"
+#: The defaults: 10 % for throughput and memory, 50 % for the noisier p99.
+MARGINS = Margins()
+
+
+def point(target: str, connections: int, rps: float, p99: float, mem: int = 30 * MIB) -> Point:
+    return Point(
+        target=target,
+        connections=connections,
+        duration=5.0,
+        rps=rps,
+        requests=int(rps * 5),
+        p50_ms=p99 / 3,
+        p90_ms=p99 / 2,
+        p99_ms=p99,
+        max_ms=p99 * 1.5,
+        cpu_cores=0.9,
+        mem_peak=mem,
+        rss_peak=mem - MIB,
+    )
+
+
+def round_(
+    service: float, ceiling: float, service_p99: float, ceiling_p99: float, cpu: float = 0.95
+) -> Round:
+    """One service/ceiling pair in which the service used ``cpu`` cores (the ceiling 0.97)."""
+    return Round(
+        service_rps=service,
+        ceiling_rps=ceiling,
+        service_p99_ms=service_p99,
+        ceiling_p99_ms=ceiling_p99,
+        service_cpu=cpu,
+        ceiling_cpu=0.97,
+    )
+
+
+def result(
+    *,
+    service_rps: float = 2000.0,
+    p99: float = 40.0,
+    mem: int = 30 * MIB,
+    ceiling_rps: float = 4000.0,
+) -> BenchResult:
+    """A run at 1 and 64 connections: the service at ``service_rps`` against a 4000 rps ceiling."""
+    bench = BenchResult(
+        started="20260101T000000Z",
+        image="zeroport:abc",
+        image_id="sha256:abc",
+        machine={"cpus": 2, "system": "Linux x86_64"},
+        limits={"cpus": 1.0, "memory": 128 * MIB, "pids": 64},
+        path="bridge",
+        reference=64,
+    )
+    for connections in (1, 64):
+        bench.points.append(point("service", connections, service_rps, p99, mem))
+        bench.points.append(point("ceiling", connections, ceiling_rps, 20.0, 20 * MIB))
+    bench.rounds = [round_(service_rps, ceiling_rps, p99, 20.0)]
+    bench.replicas = [point("replicas-1", 64, 1500, 50), point("replicas-2", 64, 2400, 45)]
+    return bench
+
+
+def test_point_from_a_real_wrk_report_keeps_every_figure() -> None:
+    parsed = wrk.parse((WRK_FIXTURES / "latency_2threads.txt").read_text())
+    got = Point.from_wrk(
+        "service", parsed, Usage(cpu_cores=0.93, mem_peak=31 * MIB, rss_peak=29 * MIB)
+    )
+    assert got.connections == 16
+    assert got.rps == pytest.approx(3108.0, abs=0.1)
+    assert (got.p50_ms, got.p90_ms, got.p99_ms, got.max_ms) == (4.56, 7.93, 13.14, 32.55)
+    assert got.requests == 6231
+    assert (got.cpu_cores, got.mem_peak) == (0.93, 31 * MIB)
+
+
+def test_point_from_a_report_without_latency_distribution_has_no_percentiles() -> None:
+    parsed = wrk.parse((WRK_FIXTURES / "no_latency.txt").read_text())
+    got = Point.from_wrk("service", parsed, Usage())
+    assert (got.p50_ms, got.p90_ms, got.p99_ms) == (None, None, None)
+    assert got.max_ms == 11.06
+
+
+def test_point_counts_socket_errors_and_non_2xx() -> None:
+    errors = Point.from_wrk(
+        "hold", wrk.parse((WRK_FIXTURES / "socket_errors.txt").read_text()), Usage()
+    )
+    non2xx = Point.from_wrk("s", wrk.parse((WRK_FIXTURES / "non2xx.txt").read_text()), Usage())
+    assert errors.socket_errors > 0
+    assert non2xx.non_2xx > 0
+
+
+def test_result_round_trips_through_its_file(tmp_path: Path) -> None:
+    bench = result()
+    bench.timeline = [(0.5, 30 * MIB), (1.5, 31 * MIB)]
+    bench.phases = [(0.0, 5.0, "service c=1")]
+    bench.write(tmp_path / "run.json")
+    again = read_result(tmp_path / "run.json")
+    assert again == bench
+    data = json.loads((tmp_path / "run.json").read_text())
+    assert data["calibration"]["64"]["fraction"] == 0.5
+    assert data["figures"]["fraction"] == 0.5
+    assert data["scaling_efficiency"] == 0.8
+
+
+def test_a_file_that_is_not_a_result_is_one_clear_error(tmp_path: Path) -> None:
+    (tmp_path / "bad.json").write_text('{"started": "x"}')
+    with pytest.raises(ReportError, match="not a bench result"):
+        read_result(tmp_path / "bad.json")
+    with pytest.raises(ReportError, match="run: doit bench"):
+        read_result(tmp_path / "missing.json")
+
+
+def test_figures_are_calibrated_and_use_the_median_round() -> None:
+    bench = result()
+    bench.rounds = [
+        round_(1000, 4000, 40, 20),
+        round_(2000, 4000, 60, 20),
+        round_(3600, 4000, 44, 20),
+    ]
+    figures = bench.figures()
+    assert figures.fraction == 0.5
+    assert figures.p99_ratio == 2.2
+    assert figures.mem_peak == 30 * MIB
+
+
+def test_rounds_in_which_a_server_was_held_back_do_not_count() -> None:
+    bench = result()
+    bench.rounds = [
+        round_(2000, 4000, 40, 20),
+        round_(2100, 4000, 40, 20),
+        round_(3900, 4000, 10, 20, cpu=0.55),  # the service got half its CPU: not counted
+        round_(2050, 4000, 42, 20),
+    ]
+    assert len(bench.counted_rounds()) == 3
+    assert bench.figures().fraction == 2050 / 4000
+    assert bench.disturbed() is None
+
+
+def test_a_run_the_machine_disturbed_is_not_judged_nor_accepted(tmp_path: Path) -> None:
+    bench = result()
+    bench.rounds = [round_(2000, 4000, 40, 20, cpu=0.4), round_(2000, 4000, 40, 20, cpu=0.5)]
+    reason = bench.disturbed()
+    assert reason is not None
+    assert reason.startswith("only 0 of 2 rounds at 64 connections had both servers at 80%")
+    verdict = gate(bench, baseline_of(result()), MARGINS, accept=True)
+    assert not verdict["ok"]
+    assert not verdict["accepted"]
+    with pytest.raises(GateFailed, match=r"^bench inconclusive: only 0 of 2 rounds"):
+        enforce(verdict)
+    assert "**INCONCLUSIVE**" in markdown(dataclasses.replace(bench, gate=verdict), "doit bench")
+
+
+def test_requests_per_cpu_second_cancel_withheld_cpu() -> None:
+    starved = round_(1000, 4000, 40, 20, cpu=0.5)  # half the service's CPU went elsewhere
+    assert starved.fraction == 0.25
+    assert starved.per_cpu_fraction == pytest.approx((1000 / 0.5) / (4000 / 0.97))
+    assert (
+        Round(service_rps=1, ceiling_rps=1, service_p99_ms=1, ceiling_p99_ms=1).per_cpu_fraction
+        is None
+    )
+
+
+def test_figures_need_the_reference_point() -> None:
+    bench = result()
+    bench.reference = 256
+    bench.rounds = []
+    with pytest.raises(ReportError, match="256 connections"):
+        bench.figures()
+
+
+def test_an_equal_run_passes_the_gate(tmp_path: Path) -> None:
+    write_baseline(result(), tmp_path / "baseline.json")
+    verdict = gate(result(), read_baseline(tmp_path / "baseline.json"), MARGINS)
+    assert verdict["ok"]
+    enforce(verdict)
+
+
+def baseline_of(bench: BenchResult) -> Baseline:
+    return Baseline(figures=bench.figures(), recorded=bench.started, image=bench.image)
+
+
+def test_the_same_service_on_a_slower_machine_passes() -> None:
+    """Both the service and its ceiling at half speed: the calibrated figures do not move."""
+    slower_machine = result(service_rps=1000, ceiling_rps=2000)
+    assert gate(slower_machine, baseline_of(result()), MARGINS)["ok"]
+
+
+def test_a_planted_slower_service_fails_the_gate_with_one_clear_line(tmp_path: Path) -> None:
+    write_baseline(result(), tmp_path / "bench-baseline.json")
+    slower = result(service_rps=1700)  # 0.425 of the ceiling instead of 0.5: -15 %
+    verdict = gate(slower, read_baseline(tmp_path / "bench-baseline.json"), MARGINS)
+    assert not verdict["ok"]
+    with pytest.raises(GateFailed) as failure:
+        enforce(verdict, tmp_path / "bench-baseline.json")
+    message = str(failure.value)
+    assert "\n" not in message
+    assert "calibrated throughput" in message
+    assert "-15.0%" in message
+    assert "doit bench accept=1" in message
+
+
+@pytest.mark.parametrize(
+    ("worse", "name"),
+    [
+        (result(p99=64.0), "calibrated p99 (service/ceiling p99)"),  # +60 % tail latency
+        (result(mem=36 * MIB), "peak memory"),  # +20 % memory
+    ],
+)
+def test_a_rise_in_p99_or_memory_beyond_the_margin_fails(worse: BenchResult, name: str) -> None:
+    verdict = gate(worse, baseline_of(result()), MARGINS)
+    assert not verdict["ok"]
+    assert [c["name"] for c in verdict["comparisons"] if c["regressed"]] == [name]
+
+
+def test_p99_has_its_own_wider_margin() -> None:
+    baseline = baseline_of(result())
+    assert gate(result(p99=48.0), baseline, MARGINS)["ok"]  # +20 %: within 50 %
+    assert not gate(result(p99=48.0), baseline, Margins(p99=0.10))["ok"]
+
+
+def test_changes_within_the_margin_pass_and_the_margin_is_configurable() -> None:
+    baseline = baseline_of(result())
+    slightly = result(service_rps=1850, p99=43.0, mem=32 * MIB)  # -7.5 %, +7.5 %, +6.7 %
+    assert gate(slightly, baseline, MARGINS)["ok"]
+    assert not gate(slightly, baseline, Margins(margin=0.05, p99=0.05))["ok"]
+
+
+def test_improvements_never_fail() -> None:
+    comparisons = compare(
+        result(service_rps=3000, p99=20.0, mem=20 * MIB).figures(), result().figures(), MARGINS
+    )
+    assert not any(c.regressed for c in comparisons)
+
+
+def test_no_baseline_passes_and_says_so() -> None:
+    verdict = gate(result(), None, MARGINS)
+    assert verdict == {
+        "ok": True,
+        "accepted": False,
+        "margin": 0.10,
+        "p99_margin": 0.50,
+        "baseline": None,
+        "disturbed": None,
+        "comparisons": [],
+    }
+    assert "accept=1" in markdown(dataclasses.replace(result(), gate=verdict), "doit bench")
+
+
+def test_accept_writes_a_baseline_the_gate_then_reads(tmp_path: Path) -> None:
+    path = tmp_path / "bench-baseline.json"
+    write_baseline(result(service_rps=1500), path)
+    data = json.loads(path.read_text())
+    assert data["fraction"] == 0.375
+    assert data["reference_connections"] == 64
+    assert data["accepted_with"] == "doit bench accept=1"
+    assert read_baseline(path).figures.fraction == 0.375  # type: ignore[union-attr]
+    # The slower service is now the norm: the same figures pass.
+    assert gate(result(service_rps=1500), read_baseline(path), MARGINS)["ok"]
+
+
+def test_accepting_a_slower_run_passes_and_still_shows_the_comparison() -> None:
+    verdict = gate(result(service_rps=1500), baseline_of(result()), MARGINS, accept=True)
+    assert verdict["ok"]
+    assert verdict["comparisons"][0]["regressed"]
+    bench = result(service_rps=1500)
+    bench.gate = verdict
+    text = markdown(bench, "doit bench")
+    assert "Accepted as the new baseline" in text
+    assert "Compared against the baseline of 20260101T000000Z" in text
+
+
+def test_a_baseline_at_another_concurrency_is_refused(tmp_path: Path) -> None:
+    other = result()
+    other.reference = 1
+    other.rounds = []
+    write_baseline(other, tmp_path / "b.json")
+    with pytest.raises(ReportError, match="reference=1"):
+        gate(result(), read_baseline(tmp_path / "b.json"), MARGINS)
+
+
+def test_a_broken_baseline_file_is_one_clear_error(tmp_path: Path) -> None:
+    (tmp_path / "b.json").write_text("{}")
+    with pytest.raises(ReportError, match="accept=1"):
+        read_baseline(tmp_path / "b.json")
+    assert read_baseline(tmp_path / "missing.json") is None
+
+
+def test_markdown_states_the_shared_cores_and_shows_every_section() -> None:
+    bench = result()
+    bench.hold = dataclasses.replace(point("hold", 10000, 900, 3000), note="container kept running")
+    bench.gate = gate(bench, baseline_of(result(service_rps=2600)), MARGINS)
+    text = markdown(bench, "doit bench duration=5")
+    assert "share this machine's 2 cores" in text
+    assert "`doit bench duration=5`" in text
+    assert "| service | 64 | 2,000 | 0.50 |" in text
+    assert "## Connection hold" in text
+    assert "container kept running" in text
+    assert "Scaling efficiency (rps with 2 / twice rps with 1): 0.80" in text
+    assert "**FAIL**" in text
+    assert "**regressed**" in text
+
+
+def test_plot_writes_a_png(tmp_path: Path) -> None:
+    bench = result()
+    bench.timeline = [(0.0, 29 * MIB), (1.0, 31 * MIB), (2.0, 30 * MIB)]
+    bench.phases = [(0.0, 1.0, "service c=1"), (1.0, 2.0, "ceiling c=1")]
+    plot(bench, tmp_path / "run.png")
+    assert (tmp_path / "run.png").read_bytes().startswith(b"\x89PNG")

@@ -73,8 +73,6 @@ class Settings:
     tool_environ: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
     #: Seconds a docker build may take before it is stopped.
     build_timeout: float = 20 * MINUTES
-    #: Cloudflare API token (provisioning only); never logged.
-    cloudflare_token: str | None = field(default=None, repr=False)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -104,7 +102,6 @@ class Settings:
             system=platform.system(),
             tool_environ=MappingProxyType({k: env[k] for k in _PASSTHROUGH if k in env}),
             build_timeout=build_timeout,
-            cloudflare_token=env.get("CLOUDFLARE_API_TOKEN") or None,
         )
 
     def tool_env(self, **extra: str) -> dict[str, str]:

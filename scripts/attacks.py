@@ -339,9 +339,10 @@ def cases(host: str, *, max_body: int = 1 << 20, max_header: int = 16 << 10) -> 
         ),
         Case(
             id="CONNECT",
-            title="CONNECT is not a tunnel here",
+            title="CONNECT opens no tunnel",
             payload=_raw(b"CONNECT 127.0.0.1:22 HTTP/1.1", b"Host: 127.0.0.1:22", b"", b""),
-            expect=frozenset({400, 405, 501}),
+            # Any refusal will do; what must not come back is a 200 that opens a tunnel.
+            expect=frozenset({400, 404, 405, 501}),
         ),
         Case(
             id="SMUGGLE-CL-TE",
@@ -463,8 +464,8 @@ def cases(host: str, *, max_body: int = 1 << 20, max_header: int = 16 << 10) -> 
         ),
         Case(
             id="BAD-VERSION",
-            title="an unknown HTTP version is refused",
-            payload=_raw(b"GET / HTTP/9.9", b"Host: " + h, b"", b""),
+            title="a malformed HTTP version is refused",
+            payload=_raw(b"GET / HTTP/one.one", b"Host: " + h, b"", b""),
             expect=frozenset({400, 505}),
         ),
         Case(
@@ -475,9 +476,12 @@ def cases(host: str, *, max_body: int = 1 << 20, max_header: int = 16 << 10) -> 
         ),
         Case(
             id="OBS-FOLD",
-            title="an obsolete folded header line is refused",
-            payload=_raw(b"GET / HTTP/1.1", b"Host: " + h, b"X-Fold: a", b" X-Injected: yes", b"", b""),
-            expect=refused,
+            title="an obsolete folded header line is refused or unfolded, never a new header",
+            payload=_raw(
+                b"GET / HTTP/1.1", b"Host: " + h, b"X-Fold: a", b" X-Injected: yes", b"", b""
+            ),
+            # RFC 9112 5.2: a server either rejects obs-fold or replaces it with a space.
+            expect=frozenset({200, 400}),
             forbid_headers=("x-injected",),
         ),
     ]
@@ -533,8 +537,10 @@ def _answer(data: bytes, *, closed: bool, timed_out: bool = False, error: str = 
     return Answer(statuses=statuses, data=data, closed=closed, timed_out=timed_out, error=error)
 
 
-def timed_get(host: str, port: int, host_header: str, timeout: float = SERVE_WITHIN) -> float | None:
-    """Seconds a normal ``GET /`` took to get its 200, or None when it did not within ``timeout``."""
+def timed_get(
+    host: str, port: int, host_header: str, timeout: float = SERVE_WITHIN
+) -> float | None:
+    """Seconds a normal ``GET /`` took to get its 200; None when it took longer than ``timeout``."""
     started = time.monotonic()
     answer = send_raw(host, port, _get("/", host_header), timeout=timeout, linger=0)
     took = time.monotonic() - started
@@ -628,11 +634,15 @@ async def _one(host: str, port: int, payload: bytes, timeout: float) -> int | No
     return statuses[0] if statuses else None
 
 
-async def _burst(host: str, port: int, payload: bytes, count: int, timeout: float) -> list[int | None]:
+async def _burst(
+    host: str, port: int, payload: bytes, count: int, timeout: float
+) -> list[int | None]:
     return list(await asyncio.gather(*(_one(host, port, payload, timeout) for _ in range(count))))
 
 
-def burst(host: str, port: int, host_header: str, *, connections: int = 1000, timeout: float = 15.0) -> Check:
+def burst(
+    host: str, port: int, host_header: str, *, connections: int = 1000, timeout: float = 15.0
+) -> Check:
     """Open ``connections`` at once, each asking ``GET /``: every one must get its 200."""
     started = time.monotonic()
     statuses = asyncio.run(_burst(host, port, _get("/", host_header), connections, timeout))

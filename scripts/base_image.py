@@ -1,8 +1,9 @@
 """Making sure the builder's base image exists, with or without a registry.
 
-In order: the image the engine already has; else a pull, recorded pinned by digest; else (no
-registry answers, as on air-gapped or proxied machines) a build from the Debian mirror with
-``debootstrap --variant=minbase`` and ``docker import``, following ``containers/base/recipe.toml``.
+In order: BASE_IMAGE if the engine has it, or else the base this recipe built here before;
+else a pull of BASE_IMAGE, recorded pinned by digest; else (no registry answers, as on
+air-gapped or proxied machines) a build from the Debian mirror with ``debootstrap
+--variant=minbase`` and ``docker import``, following ``containers/base/recipe.toml``.
 The result is recorded in ``build/base_image.json``, and the image build takes its ``ref``.
 """
 
@@ -115,7 +116,7 @@ def ensure(settings: Settings, engine: DockerClient, recipe: Recipe | None = Non
         logger.info("pulling %s", wanted)
         pulled = engine.images.pull(wanted)
     except docker.errors.APIError as exc:
-        logger.info("cannot pull %s (%s); building it from %s", wanted, _short(exc), recipe.mirror)
+        logger.info("cannot pull %s (%s); building it from the Debian mirror", wanted, _short(exc))
     else:
         return BaseRecord(
             requested=wanted, ref=_pinned(pulled, wanted), id=str(pulled.id), source="pulled"
@@ -207,7 +208,7 @@ def _scratch_dir() -> str | None:
 
 
 def _short(exc: BaseException) -> str:
-    return str(exc).strip().splitlines()[0][:160] if str(exc).strip() else type(exc).__name__
+    return str(exc).strip().splitlines()[0][:400] if str(exc).strip() else type(exc).__name__
 
 
 def step() -> None:

@@ -7,6 +7,9 @@ Three servers answer the same hello world on 127.0.0.1, each loaded by wrk in tu
              served by the Hypercorn CLI (a supervisor process plus a worker)
     ceiling  ``python -m app.ceiling``: a bare ASGI app on the service's own server setup
 
+(and, with ``--targets``, ``service-nolog``: the service with ``APP_ACCESS_LOG=false``, which
+shows what the JSON access log costs).
+
 Each round starts each server, waits until it answers, warms it up, then measures one wrk run
 while sampling the resident memory of its whole process tree, and stops it (SIGTERM; the
 service and the ceiling must exit 0). The rounds interleave the servers so that a noisy
@@ -55,7 +58,10 @@ TARGET_RPS_RATIO: Final = 1.25
 TARGET_P99_RATIO: Final = 0.8
 TARGET_RSS_BYTES: Final = 50 * MIB
 
+#: The servers a run measures by default; ``service-nolog`` (the service without its access
+#: log) shows what logging costs when asked for with ``--targets``.
 TARGET_NAMES: Final = ("service", "stock", "ceiling")
+ALL_TARGETS: Final = (*TARGET_NAMES, "service-nolog")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -82,10 +88,10 @@ class Options:
                 raise ParamError(name, value, f"a number {low}-{high}")
         if self.connections < self.threads:
             raise ParamError("--connections", self.connections, "at least --threads")
-        unknown = set(self.targets) - set(TARGET_NAMES)
+        unknown = set(self.targets) - set(ALL_TARGETS)
         if unknown or not self.targets:
             raise ParamError(
-                "--targets", ",".join(self.targets), "some of " + ",".join(TARGET_NAMES)
+                "--targets", ",".join(self.targets), "some of " + ",".join(ALL_TARGETS)
             )
 
 
@@ -197,6 +203,12 @@ def targets(settings: Settings, python: str, port: int) -> dict[str, Target]:
         ),
         "ceiling": Target(
             name="ceiling", argv=(python, "-m", "app.ceiling"), env=env, clean_exit=True
+        ),
+        "service-nolog": Target(
+            name="service-nolog",
+            argv=(python, "-m", "app"),
+            env={**env, "APP_ACCESS_LOG": "false"},
+            clean_exit=True,
         ),
     }
 
@@ -451,6 +463,9 @@ def judge(summaries: Mapping[str, Summary]) -> tuple[dict[str, float], list[Verd
         ratios["service/ceiling rps"] = service.rps / ceiling.rps
     if stock and ceiling:
         ratios["stock/ceiling rps"] = stock.rps / ceiling.rps
+    quiet = summaries.get("service-nolog")
+    if service and quiet:
+        ratios["service/service-nolog rps"] = service.rps / quiet.rps
     if service and service.peak_rss is not None:
         verdicts.append(
             Verdict(
@@ -479,7 +494,7 @@ def render(report: Report) -> str:
         f"median of {options.rounds} round(s)"
         + (f"; load average {report.load_average:.2f}" if report.load_average is not None else ""),
         "",
-        f"{'target':<9}{'rps':>10}{'p50 ms':>10}{'p99 ms':>10}{'peak RSS MiB':>14}"
+        f"{'target':<14}{'rps':>10}{'p50 ms':>10}{'p99 ms':>10}{'peak RSS MiB':>14}"
         f"{'CPU us/req':>12}{'errors':>8}",
     ]
     for summary in report.summaries.values():
@@ -488,7 +503,7 @@ def render(report: Report) -> str:
             f"{summary.cpu_per_request * 1e6:.0f}" if summary.cpu_per_request is not None else "n/a"
         )
         lines.append(
-            f"{summary.target:<9}{summary.rps:>10.0f}{summary.p50 * 1e3:>10.2f}"
+            f"{summary.target:<14}{summary.rps:>10.0f}{summary.p50 * 1e3:>10.2f}"
             f"{summary.p99 * 1e3:>10.2f}{rss:>14}{cpu:>12}{summary.failures:>8}"
         )
     if report.ratios:
@@ -545,7 +560,7 @@ def parse_args(argv: Sequence[str] | None) -> tuple[Options, Path | None]:
     parser.add_argument(
         "--targets",
         default=",".join(defaults.targets),
-        help="comma-separated subset of service,stock,ceiling",
+        help=f"comma-separated, from {','.join(ALL_TARGETS)} (default: %(default)s)",
     )
     parser.add_argument(
         "--json", type=Path, default=None, help="also write the report to this file"

@@ -25,7 +25,7 @@ import zipfile
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import PurePosixPath
-from typing import IO, Any
+from typing import IO, Any, cast
 
 import docker.errors
 from docker import DockerClient
@@ -275,8 +275,10 @@ def container_checks(attrs: Mapping[str, Any], expected: ExpectedPorts) -> list[
         check(
             "NO-NEW-PRIVILEGES",
             "no-new-privileges is set",
-            any(o.replace("=", ":") in {"no-new-privileges", "no-new-privileges:true"}
-                for o in security_opt),
+            any(
+                o.replace("=", ":") in {"no-new-privileges", "no-new-privileges:true"}
+                for o in security_opt
+            ),
             f"SecurityOpt={security_opt or 'none'}",
         ),
         check(
@@ -335,7 +337,9 @@ def published_ports(attrs: Mapping[str, Any]) -> list[str]:
     shown = []
     for port in sorted(set(ports) | set(bindings)):
         for binding in ports.get(port) or bindings.get(port) or []:
-            shown.append(f"{binding.get('HostIp') or '0.0.0.0'}:{binding.get('HostPort')}->{port}")
+            # An empty HostIp means every interface.
+            address = binding.get("HostIp") or "0.0.0.0"  # noqa: S104 - reported, not bound
+            shown.append(f"{address}:{binding.get('HostPort')}->{port}")
     return shown
 
 
@@ -402,7 +406,9 @@ def exported_files(docker_engine: DockerClient, image: str) -> list[FileEntry]:
     container = docker_engine.containers.create(image, entrypoint=["/nonexistent"])
     try:
         files = []
-        with tarfile.open(fileobj=_stream(container.export()), mode="r|") as archive:
+        # The SDK streams the archive in chunks (its type stubs say str).
+        chunks = cast("Iterable[bytes]", container.export())
+        with tarfile.open(fileobj=_stream(chunks), mode="r|") as archive:
             for member in archive:
                 members: tuple[str, ...] = ()
                 if member.isfile() and member.name.endswith(".zip") and member.size <= ZIP_LIMIT:
@@ -469,7 +475,9 @@ def _scan_zip(layer: str, path: str, data: bytes) -> list[SecretHit]:
                 if info.file_size > CONTENT_LIMIT:
                     continue
                 kinds = secret_kinds(archive.read(info))
-                hits += [SecretHit(layer=layer, path=f"{path}!{info.filename}", kind=k) for k in kinds]
+                hits += [
+                    SecretHit(layer=layer, path=f"{path}!{info.filename}", kind=k) for k in kinds
+                ]
     except (zipfile.BadZipFile, ValueError):
         return hits
     return hits
@@ -478,8 +486,9 @@ def _scan_zip(layer: str, path: str, data: bytes) -> list[SecretHit]:
 def audit_image(docker_engine: DockerClient, image: str, expected: ExpectedPorts) -> list[Check]:
     """Every image check on ``image`` (a tag or ID in the engine)."""
     try:
-        attrs = docker_engine.images.get(image).attrs
-        history = [str(step.get("CreatedBy", "")) for step in docker_engine.api.history(image)]
+        found = docker_engine.images.get(image)
+        attrs = found.attrs
+        history = [str(step.get("CreatedBy", "")) for step in found.history()]
     except docker.errors.ImageNotFound:
         raise AuditError(f"image {image} is not in the engine; build it: doit image") from None
     checks = image_config_checks(attrs.get("Config") or {}, history, expected)
@@ -491,9 +500,9 @@ def audit_image(docker_engine: DockerClient, image: str, expected: ExpectedPorts
 
 
 def audit_containers(
-    docker_engine: DockerClient, label: str, expected: ExpectedPorts
+    docker_engine: DockerClient, label: str | list[str], expected: ExpectedPorts
 ) -> list[Check]:
-    """CIS 5 checks on every running container carrying ``label`` (a project's app service)."""
+    """CIS 5 checks on every running container carrying ``label`` (all of them, if a list)."""
     containers = docker_engine.containers.list(filters={"label": label})
     if not containers:
         return [

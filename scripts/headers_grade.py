@@ -14,7 +14,9 @@ score maps to a letter. The letter is part of the report and of the gate
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import logging
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 from scripts.checks import Check, listing
@@ -96,7 +98,7 @@ def grade_findings(findings: Sequence[HeaderFinding]) -> Grade:
 
 def analyse(headers: Sequence[tuple[str, str]]) -> list[HeaderFinding]:
     """drHEADer's default (OWASP) rules applied to a response's headers."""
-    from drheader import Drheader  # imports requests: loaded only when a grade is asked for
+    from drheader.core import Drheader  # imports requests: loaded only when a grade is asked
 
     merged: dict[str, object] = {}
     cookies: list[str] = []
@@ -109,7 +111,8 @@ def analyse(headers: Sequence[tuple[str, str]]) -> list[HeaderFinding]:
             merged[name] = value
     if cookies:
         merged["set-cookie"] = cookies
-    report = Drheader(headers=merged).analyze()
+    with _root_logger_kept():
+        report = Drheader(headers=merged).analyze()
     return [
         HeaderFinding(
             rule=item.rule,
@@ -120,6 +123,20 @@ def analyse(headers: Sequence[tuple[str, str]]) -> list[HeaderFinding]:
         )
         for item in report
     ]
+
+
+@contextmanager
+def _root_logger_kept() -> Iterator[None]:
+    """drHEADer logs through ``logging.info()``, which configures the root logger when it has
+    no handler; every later pipeline line would then print twice. A NullHandler meanwhile
+    keeps the root logger as it was."""
+    root = logging.getLogger()
+    guard = logging.NullHandler()
+    root.addHandler(guard)
+    try:
+        yield
+    finally:
+        root.removeHandler(guard)
 
 
 def grade_headers(headers: Sequence[tuple[str, str]]) -> Grade:

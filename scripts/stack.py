@@ -13,6 +13,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
+import stat
 import time
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
@@ -142,6 +143,13 @@ def preflight(
                 "dashboard there, mode 0600), or deploy in local mode"
             )
         config = render(settings, options, image.tag)
+        connector_user = config["services"]["cloudflared"].get("user", "0:0")
+        if not readable_by(options.token_file, connector_user):
+            raise DeployError(
+                f"cloudflared runs as {connector_user} and reads {options.token_file} through a "
+                "bind mount, but that user cannot read it; make it theirs, keeping mode 0600: "
+                f"chown {connector_user} {options.token_file}"
+            )
         for name, service in config["services"].items():
             if name != "app":
                 _ensure_third_party(docker_engine, service["image"])
@@ -149,6 +157,30 @@ def preflight(
     taken = loopback and not engine.port_free("127.0.0.1", options.port)
     if taken and not _ours(docker_engine, options):
         raise PortInUse("127.0.0.1", options.port)
+
+
+def connector_user() -> str:
+    """The ``uid:gid`` cloudflared runs as in tunnel mode (from compose.tunnel.yaml)."""
+    data = yaml.safe_load(COMPOSE_FILES[Mode.TUNNEL][1].read_text())
+    return str(data["services"]["cloudflared"]["user"])
+
+
+def readable_by(path: Path, user: str) -> bool:
+    """True when ``uid:gid`` (a compose ``user``) may read ``path`` by its owner and mode.
+
+    A compose file secret is a bind mount of the host file: the container user reads it with
+    the file's own owner and mode (compose's uid/gid/mode apply only on swarm).
+    """
+    uid_text, _, gid_text = user.partition(":")
+    uid, gid = int(uid_text), int(gid_text or uid_text)
+    status = path.stat()
+    if uid == 0:
+        return True
+    if status.st_uid == uid:
+        return bool(status.st_mode & stat.S_IRUSR)
+    if status.st_gid == gid:
+        return bool(status.st_mode & stat.S_IRGRP)
+    return bool(status.st_mode & stat.S_IROTH)
 
 
 def _ours(docker_engine: DockerClient, options: StackOptions) -> bool:

@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 from pathlib import Path
 
-from scripts import paths
+from scripts import paths, stack
 from scripts.errors import VerifyError
 from tunnel import model, provision, validate
 from tunnel.settings import CloudflareSettings
@@ -58,3 +59,28 @@ def provision_step(*, dry_run: bool, spec_path: Path = SPEC) -> None:
     )
     for line in report.lines():
         logger.info("%s", line)
+    if not dry_run:
+        hand_over(TOKEN_FILE, stack.connector_user())
+
+
+def hand_over(token_file: Path, user: str) -> None:
+    """Make the token file cloudflared's (it reads it as ``user`` through a bind mount).
+
+    Only root can give a file away; anyone else is told the one command that does it.
+    """
+    uid_text, _, gid_text = user.partition(":")
+    uid, gid = int(uid_text), int(gid_text or uid_text)
+    if stack.readable_by(token_file, user):
+        return
+    try:
+        os.chown(token_file, uid, gid)
+    except PermissionError:
+        logger.warning(
+            "cloudflared (uid %s) cannot read %s yet; run: sudo chown %s %s",
+            uid,
+            token_file,
+            user,
+            token_file,
+        )
+        return
+    logger.info("%s now belongs to cloudflared's user %s (mode 0600)", token_file, user)

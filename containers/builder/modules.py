@@ -218,10 +218,12 @@ def traced_imports(trace_file: Path) -> set[str]:
 
 
 def stdlib_modules(static: Iterable[str], traced: Iterable[str], stdlib: Path) -> list[str]:
-    """The standard-library modules to ship: every traced one, and the static ones not excluded.
+    """The standard-library modules to ship: the traced ones, and the static ones not excluded.
 
-    A module the trace saw imported ships even if it is on the excluded list: the service
-    really imports it. Builtin modules (compiled into the interpreter) need no file.
+    A module the trace saw imported ships even if it is on the excluded list (the service
+    really imports it), except the OPTIONAL ones, which the standard library imports only
+    under ``try/except ImportError``. Builtin modules (compiled into the interpreter) need no
+    file.
     """
     traced_set = set(traced)
     kept = sorted(

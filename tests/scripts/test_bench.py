@@ -121,31 +121,24 @@ def planted(service_rps: float, cpu: float = 0.96) -> BenchResult:
         path="bridge",
         reference=64,
     )
-    for target, rps in (("service", service_rps), ("ceiling", 4000.0)):
-        result.points.append(
-            Point(
-                target=target,
-                connections=64,
-                duration=5,
-                rps=rps,
-                requests=int(rps * 5),
-                p50_ms=10,
-                p90_ms=20,
-                p99_ms=30,
-                max_ms=40,
-                mem_peak=30 * MIB,
-            )
+    pair = [
+        Point(
+            target=target,
+            connections=64,
+            duration=5,
+            rps=rps,
+            requests=int(rps * 5),
+            p50_ms=10,
+            p90_ms=20,
+            p99_ms=30,
+            max_ms=40,
+            cpu_cores=cores,
+            mem_peak=30 * MIB,
         )
-    result.rounds = [
-        Round(
-            service_rps=service_rps,
-            ceiling_rps=4000,
-            service_p99_ms=30,
-            ceiling_p99_ms=30,
-            service_cpu=cpu,
-            ceiling_cpu=0.97,
-        )
+        for target, rps, cores in (("service", service_rps, cpu), ("ceiling", 4000.0, 0.97))
     ]
+    result.points += pair
+    result.rounds = [Round(service=pair[0], ceiling=pair[1])]
     return result
 
 

@@ -237,3 +237,21 @@ def test_stack_record_round_trips_and_a_missing_one_says_deploy(tmp_path: Path) 
     assert StackRecord.read(tmp_path / "stack.json") == record
     with pytest.raises(ReportError, match="nothing is deployed; run: doit deploy"):
         StackRecord.read(tmp_path / "absent.json")
+
+
+def test_a_token_file_is_readable_by_its_owner_group_or_anyone_as_its_mode_says(
+    tmp_path: Path,
+) -> None:
+    token = tmp_path / "token"
+    token.write_text("t")
+    owner = token.stat()
+    token.chmod(0o600)
+    assert stack.readable_by(token, f"{owner.st_uid}:{owner.st_gid}")
+    assert not stack.readable_by(token, "65532:65532") or owner.st_uid == 65532
+    token.chmod(0o604)
+    assert stack.readable_by(token, "65532:65532")
+    assert stack.readable_by(token, "0:0")
+
+
+def test_the_tunnel_compose_file_names_cloudflareds_user() -> None:
+    assert stack.connector_user() == "65532:65532"

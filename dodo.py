@@ -57,6 +57,7 @@ IMAGE_INPUTS = [
     *_files("containers/builder/*.py", ".dockerignore"),
     str(paths.DOCKERFILE),
     str(paths.REQUIREMENTS),
+    str(paths.REQUIREMENTS_EXTRAS),
     str(paths.BASE_RECORD),
 ]
 COMPOSE_FILES = _files("containers/compose*.yaml")
@@ -68,7 +69,7 @@ def task_lock() -> dict[str, Any]:
     return {
         "actions": [(step(lock.export), [Settings.from_env()])],
         "file_dep": [str(paths.PYPROJECT)],
-        "targets": [str(paths.LOCK), str(paths.REQUIREMENTS)],
+        "targets": [str(paths.LOCK), str(paths.REQUIREMENTS), str(paths.REQUIREMENTS_EXTRAS)],
     }
 
 
@@ -83,13 +84,14 @@ def task_base_image() -> dict[str, Any]:
 
 
 def task_image() -> dict[str, Any]:
-    """1.2 image: the shell-less uid-1000 runtime (build/image.json: id, size, layers)"""
+    """1.2 image: the shell-less uid-1000 runtime (platforms=..., extras=1 for Access/uvloop)"""
     platforms = get_var("platforms", "")
+    extras = get_var("extras", "0") not in {"0", ""}
     return {
-        "actions": [(step(image.step), [platforms])],
+        "actions": [(step(image.step), [platforms, extras])],
         "file_dep": IMAGE_INPUTS,
         "targets": [str(paths.IMAGE_RECORD)],
-        "uptodate": [image.is_built, config_changed(platforms)],
+        "uptodate": [image.is_built, config_changed({"platforms": platforms, "extras": extras})],
     }
 
 

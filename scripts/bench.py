@@ -67,7 +67,14 @@ from scripts.bench_report import (
     write_baseline,
 )
 from scripts.container_stats import Sampler
-from scripts.errors import DeployError, GateFailed, ParamError, ToolError, Unhealthy
+from scripts.errors import (
+    DeployError,
+    GateFailed,
+    ParamError,
+    ReportError,
+    ToolError,
+    Unhealthy,
+)
 from scripts.image import read_record
 from scripts.options import EndpointMode, StackOptions, Target
 from scripts.settings import Settings
@@ -629,10 +636,17 @@ def finish(
     baseline_path: Path = BASELINE,
 ) -> None:
     """Gate (or accept); write ``<timestamp>.json/.md/.png`` and latest.json; fail on regression."""
-    baseline = read_baseline(baseline_path)
+    stem = out_dir / result.started
+    result.write(stem.with_suffix(".json"))  # first: nothing measured is lost if the gate errs
+    try:
+        baseline = read_baseline(baseline_path)
+    except ReportError:
+        if not options.accept:
+            raise
+        logger.warning("%s is unreadable: accept=1 replaces it", baseline_path)
+        baseline = None
     margins = Margins(margin=options.margin, p99=options.p99_margin)
     result.gate = gate(result, baseline, margins, accept=options.accept)
-    stem = out_dir / result.started
     result.write(stem.with_suffix(".json"))
     stem.with_suffix(".md").write_text(markdown(result, command(options)))
     plot(result, stem.with_suffix(".png"))

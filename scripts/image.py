@@ -153,11 +153,13 @@ def build(
     name: str | None = None,
     no_cache: bool = False,
     root: Path = paths.ROOT,
+    extras: bool = False,
 ) -> ImageRecord:
     """Build, restamp and tag the runtime for ``platform``; the record of the result.
 
     ``no_cache`` rebuilds every stage from scratch (the reproducibility check uses it);
-    ``root`` is the checkout to build from (the rebuild benchmark uses a scratch clone).
+    ``root`` is the checkout to build from (the rebuild benchmark uses a scratch clone);
+    ``extras`` installs the optional extras too (Access JWT check, uvloop).
     """
     cli = engine.build_cli(settings)
     name = name or settings.image_name
@@ -189,6 +191,8 @@ def build(
         argv += ["--secret", f"id=ca_bundle,src={settings.ca_bundle}"]
     if no_cache:
         argv.append("--no-cache")
+    if extras:
+        argv += ["--build-arg", f"REQUIREMENTS={paths.REQUIREMENTS_EXTRAS.name}"]
     argv.append(str(root))
     logger.info("building %s for %s with %s", name, platform, " ".join(cli.argv[:3]))
     started = time.monotonic()
@@ -352,7 +356,7 @@ def wait_healthy(docker_engine: DockerClient, container_id: str, timeout: float)
     return f"{state} after {timeout:g} s"
 
 
-def step(platforms: str = "") -> None:
+def step(platforms: str = "", extras: bool = False) -> None:
     """doit image: build every requested platform (default: this host's) and record them."""
     settings = Settings.from_env()
     host = f"linux/{settings.host_arch}"
@@ -364,7 +368,12 @@ def step(platforms: str = "") -> None:
     records = []
     for platform in chosen:
         record = build(
-            settings, docker_engine, platform=platform, base_ref=base.ref, provenance=provenance
+            settings,
+            docker_engine,
+            platform=platform,
+            base_ref=base.ref,
+            provenance=provenance,
+            extras=extras,
         )
         arch = platform.rsplit("/", 1)[-1]
         if arch != settings.host_arch:

@@ -2,7 +2,8 @@
 
 The image installs ``containers/requirements.txt`` with ``--require-hashes``; it is exported
 from ``uv.lock`` (runtime dependencies only, every wheel's hash), so the image and the nox
-sessions install the same versions.
+sessions install the same versions. ``requirements-extras.txt`` adds the optional extras
+(``access``: the Cloudflare Access JWT check; ``speed``: uvloop) for ``doit image extras=1``.
 """
 
 from __future__ import annotations
@@ -31,6 +32,9 @@ def export(settings: Settings) -> None:
     """Refresh uv.lock (when pyproject changed) and export the image's requirements."""
     env = settings.tool_env()
     tools.run(["uv", "lock", "--directory", str(paths.ROOT)], env=env, timeout=300)
-    result = tools.run([*EXPORT_ARGV, "--directory", str(paths.ROOT)], env=env, timeout=120)
-    paths.REQUIREMENTS.write_text(result.stdout)
-    logger.info("exported %d pinned requirements", result.stdout.count("=="))
+    for target, extra in ((paths.REQUIREMENTS, []), (paths.REQUIREMENTS_EXTRAS, ["--all-extras"])):
+        result = tools.run(
+            [*EXPORT_ARGV, *extra, "--directory", str(paths.ROOT)], env=env, timeout=120
+        )
+        target.write_text(result.stdout)
+        logger.info("%s: %d pinned requirements", target.name, result.stdout.count("=="))

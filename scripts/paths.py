@@ -15,6 +15,7 @@ TESTS = ROOT / "tests"
 PYPROJECT = ROOT / "pyproject.toml"
 LOCK = ROOT / "uv.lock"
 REQUIREMENTS = CONTAINERS / "requirements.txt"
+REQUIREMENTS_EXTRAS = CONTAINERS / "requirements-extras.txt"
 DOCKERFILE = CONTAINERS / "Dockerfile"
 COMPOSE = CONTAINERS / "compose.yaml"
 

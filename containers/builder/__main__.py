@@ -66,7 +66,10 @@ def assemble(args: argparse.Namespace) -> None:
         trace_env = smoke.base_env(
             PYTHONPATH=os.pathsep.join([str(source_root), str(args.native_site), str(builder_dir)])
         )
-        passed = smoke.run(smoke.traced_launcher(sys.executable, str(trace_file)), trace_env)
+        access = (args.native_site / "jwt").is_dir()
+        passed = smoke.run(
+            smoke.traced_launcher(sys.executable, str(trace_file)), trace_env, access=access
+        )
         logger.info("traced run passed %d checks", len(passed))
         traced = modules.traced_imports(trace_file)
     stdlib_here = sysconfig.get_path("stdlib")
@@ -95,6 +98,7 @@ def assemble(args: argparse.Namespace) -> None:
         modules=chosen,
         layer=layers["base"],
         epoch=args.epoch,
+        site=args.site,
     )
     rootfs.build_site(args.site, layers["deps"], args.epoch)
     rootfs.build_app(args.app, layers["app"])
@@ -112,7 +116,7 @@ def assemble(args: argparse.Namespace) -> None:
             logger.warning("smoke test of the %s runtime skipped: no emulator here", args.arch)
             return
         runtime_env = smoke.base_env(PYTHONPATH=rootfs.PYTHONPATH)
-        passed = smoke.run(smoke.chroot_launcher(str(merged)), runtime_env)
+        passed = smoke.run(smoke.chroot_launcher(str(merged)), runtime_env, access=access)
         logger.info("runtime smoke test passed: %s", ", ".join(passed))
     finally:
         shutil.rmtree(merged)

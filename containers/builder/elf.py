@@ -17,6 +17,7 @@ PT_INTERP = 3
 DT_NULL = 0
 DT_NEEDED = 1
 DT_STRTAB = 5
+DT_RPATH = 15
 DT_RUNPATH = 29
 
 #: e_machine values for the architectures the image is built for.
@@ -34,6 +35,7 @@ class ElfInfo:
     machine: str
     interpreter: str | None
     needed: tuple[str, ...]
+    #: DT_RUNPATH and DT_RPATH entries (wheels set them to $ORIGIN/... for bundled libraries).
     runpath: tuple[str, ...]
 
 
@@ -83,7 +85,7 @@ def _parse(data: bytes) -> ElfInfo:
         for tag, value in dynamic:
             if tag == DT_NEEDED:
                 needed.append(_cstring(data, strtab + value))
-            elif tag == DT_RUNPATH:
+            elif tag in {DT_RPATH, DT_RUNPATH}:
                 runpath.extend(_cstring(data, strtab + value).split(":"))
     return ElfInfo(
         machine=MACHINES.get(machine, f"e_machine={machine}"),

@@ -142,6 +142,35 @@ def elf_closure(sysroot: Sysroot, starts: Iterable[str]) -> list[str]:
     return sorted(set(wanted))
 
 
+def system_libraries(sysroot: Sysroot, extensions: Iterable[Path]) -> list[str]:
+    """Target paths of the system libraries that the wheels' extension modules need.
+
+    ``extensions`` are the ``.so`` files of the installed dependencies (outside the sysroot).
+    A library a wheel bundles (found through its ``$ORIGIN`` run path, as auditwheel sets it
+    up) ships with the wheel; every other one must come from the Debian packages, e.g.
+    ``libgcc_s.so.1`` for cryptography's Rust extension.
+    """
+    wanted = set()
+    for extension in extensions:
+        info = elf.read_elf(extension)
+        if info.machine != sysroot.arch:
+            raise ValueError(f"{extension} is {info.machine}, expected {sysroot.arch}")
+        bundled_dirs = [
+            Path(
+                entry.replace("$ORIGIN", str(extension.parent)).replace(
+                    "${ORIGIN}", str(extension.parent)
+                )
+            )
+            for entry in info.runpath
+            if "ORIGIN" in entry
+        ]
+        for library in info.needed:
+            if any((directory / library).exists() for directory in bundled_dirs):
+                continue
+            wanted.add(sysroot.find_library(library))
+    return sorted(wanted)
+
+
 def copy_from_sysroot(sysroot: Sysroot, layer: Layer, paths: Iterable[str]) -> None:
     """Copy target ``paths`` (files or symlinks, as they are) into ``layer``."""
     for path in paths:
@@ -213,8 +242,13 @@ def build_base(
     modules: list[str],
     layer: Layer,
     epoch: int,
+    site: Path | None = None,
 ) -> None:
-    """Fill the base layer: interpreter, libraries, standard library, users, /tmp, dpkg status."""
+    """Fill the base layer: interpreter, libraries, standard library, users, /tmp, dpkg status.
+
+    ``site`` is the target-arch dependencies directory: the system libraries its extension
+    modules need join the closure.
+    """
     stdlib = sysroot.host(str(STDLIB))
     sources, extensions = stdlib_sources(stdlib, modules)
     dynload = f"{STDLIB}/lib-dynload"
@@ -225,7 +259,11 @@ def build_base(
             raise FileNotFoundError(f"standard-library module {name} has no file in {stdlib}")
         extension_paths.append(f"{dynload}/{matches[0].name}")
     interpreter = f"/usr/bin/{PYTHON}"
-    closure = elf_closure(sysroot, [interpreter, *extension_paths])
+    wheel_needs = system_libraries(
+        sysroot,
+        sorted(p for p in site.rglob("*.so*") if elf.is_elf(p)) if site is not None else [],
+    )
+    closure = elf_closure(sysroot, [interpreter, *extension_paths, *wheel_needs])
     copy_from_sysroot(sysroot, layer, closure)
     layer.path("/usr/bin/python3").symlink_to(PYTHON)
     layer.path(dynload).mkdir(parents=True, exist_ok=True)

@@ -131,8 +131,14 @@ def wait_ready(port: int, process: subprocess.Popen[bytes], deadline: float) -> 
     raise SmokeError(f"the service was not ready within {START_TIMEOUT:g} s")
 
 
-def run(launch: Launcher, env: Mapping[str, str], port: int = 18080) -> list[str]:
-    """Drive the service through every case; the list of checks that passed."""
+def run(
+    launch: Launcher, env: Mapping[str, str], port: int = 18080, *, access: bool = False
+) -> list[str]:
+    """Drive the service through every case; the list of checks that passed.
+
+    ``access``: the image carries the ``access`` extra, so the Cloudflare Access check is run
+    too (a service started with it on: 403 without or with a bad token, health still open).
+    """
     passed: list[str] = []
     service_env = {
         **env,
@@ -142,11 +148,8 @@ def run(launch: Launcher, env: Mapping[str, str], port: int = 18080) -> list[str
         "APP_METRICS_PORT": str(port + 1),
         "APP_PROXY_HOPS": "1",
     }
-    process = subprocess.Popen(  # noqa: S603 - argv from the launcher, no shell
-        launch("app", []), env=service_env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
-    )
-    try:
-        wait_ready(port, process, time.monotonic() + START_TIMEOUT)
+
+    def main_cases() -> None:
         for case in cases():
             check_case(port, case)
             passed.append(case.name)
@@ -157,20 +160,60 @@ def run(launch: Launcher, env: Mapping[str, str], port: int = 18080) -> list[str
         _expect_exit(launch, "app.healthcheck", [f"http://{HOST}:{port}/healthz"], env, 0)
         _expect_exit(launch, "app.healthcheck", [f"http://{HOST}:{port + 2}/healthz"], env, 1)
         passed.append("healthcheck")
+
+    _serve(launch, service_env, port, main_cases)
+    passed.append("graceful stop")
+    if access:
+        access_env = {
+            **service_env,
+            "APP_ACCESS_TEAM": "https://smoke.cloudflareaccess.com",
+            "APP_ACCESS_AUD": "ab" * 32,
+        }
+
+        def refused_without_token() -> None:
+            for case in access_cases():
+                check_case(port, case)
+
+        _serve(launch, access_env, port, refused_without_token)
+        passed.append("access")
+    _expect_exit(launch, "app", [], {**env, "APP_PORT": "not-a-port"}, 2)
+    passed.append("bad config")
+    return passed
+
+
+def access_cases() -> list[Case]:
+    """With Cloudflare Access required: no token and a malformed one are refused."""
+    return [
+        Case("access: health stays open", _request("/healthz"), 200),
+        Case("access: no token", _request("/"), 403),
+        Case(
+            "access: malformed token",
+            _request("/", extra="Cf-Access-Jwt-Assertion: not.a.token\r\n"),
+            403,
+        ),
+    ]
+
+
+def _serve(
+    launch: Launcher, service_env: Mapping[str, str], port: int, body: Callable[[], object]
+) -> None:
+    """Start the service, run ``body`` against it, stop it with SIGTERM (exit 0 expected)."""
+    process = subprocess.Popen(  # noqa: S603 - argv from the launcher, no shell
+        launch("app", []), env=dict(service_env), stdout=subprocess.PIPE, stderr=subprocess.STDOUT
+    )
+    try:
+        wait_ready(port, process, time.monotonic() + START_TIMEOUT)
+        body()
         process.send_signal(signal.SIGTERM)
         code = process.wait(timeout=STOP_TIMEOUT)
         if code != 0:
             raise SmokeError(f"SIGTERM: expected exit 0, got {code}")
-        passed.append("graceful stop")
     finally:
         if process.poll() is None:
             process.kill()
             process.wait(timeout=STOP_TIMEOUT)
         output = process.stdout.read().decode(errors="replace") if process.stdout else ""
     _check_output("service", output)
-    _expect_exit(launch, "app", [], {**env, "APP_PORT": "not-a-port"}, 2)
-    passed.append("bad config")
-    return passed
 
 
 def _expect_exit(

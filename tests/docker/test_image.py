@@ -155,3 +155,34 @@ def test_arm64_image_serves_under_emulation(
             pytest.fail(message)
         pytest.skip(message)
     image.serves_root(docker_engine, arm64, image.FOREIGN_TIMEOUT)
+
+
+def test_the_extras_image_runs_the_access_check(
+    settings: Settings, docker_engine: DockerClient, base: BaseRecord, provenance: Provenance
+) -> None:
+    extras = image.build(
+        settings,
+        docker_engine,
+        platform=f"linux/{settings.host_arch}",
+        base_ref=base.ref,
+        provenance=provenance,
+        extras=True,
+        name="zeroport-extras",
+    )
+    port = free_port()
+    container = docker_engine.containers.run(
+        extras.tag,
+        detach=True,
+        ports={"8080/tcp": ("127.0.0.1", port)},
+        environment={
+            "APP_ACCESS_TEAM": "https://team.cloudflareaccess.com",
+            "APP_ACCESS_AUD": "ab" * 32,
+        },
+        **HARDENED,
+    )
+    try:
+        assert wait_http(f"http://127.0.0.1:{port}/healthz").status_code == 200
+        assert wait_http(f"http://127.0.0.1:{port}/").status_code == 403
+    finally:
+        container.remove(force=True)
+        docker_engine.images.remove(extras.tag, force=True)

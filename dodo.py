@@ -20,12 +20,14 @@ from doit.tools import config_changed
 from scripts import (
     audit,
     base_image,
+    bench,
     image,
     lock,
     paths,
     push,
     rollback,
     sbom,
+    security,
     stack,
     tunnel_steps,
     verify,
@@ -37,6 +39,31 @@ DOIT_CONFIG = {"default_tasks": ["deploy"], "sort": "definition", "verbosity": 2
 
 #: The command-line variables the stack tasks read (see scripts/options.py).
 STACK_VARS = ("mode", "target", "replicas", "port", "project", "endpoint_mode", "token_file")
+#: The bench's variables (doit hands every variable to every task, hence distinct names).
+BENCH_VARS = (
+    "concurrency",
+    "duration",
+    "warmup",
+    "reference",
+    "rounds",
+    "hold",
+    "hold_duration",
+    "scaling",
+    "replica_connections",
+    "margin",
+    "p99_margin",
+    "accept",
+    "bench_port",
+    "threads",
+)
+SECURITY_VARS = (
+    "fresh",
+    "fresh_port",
+    "min_grade",
+    "slow_connections",
+    "burst_connections",
+    "isolation",
+)
 
 
 def _vars(names: tuple[str, ...]) -> dict[str, str]:
@@ -62,15 +89,6 @@ IMAGE_INPUTS = [
 ]
 COMPOSE_FILES = _files("containers/compose*.yaml")
 CODE = _files("app/**/*.py", "scripts/**/*.py", "tunnel/**/*.py")
-
-
-def task_lock() -> dict[str, Any]:
-    """1.0 lock: uv.lock and the image's hashed requirements from pyproject.toml"""
-    return {
-        "actions": [(step(lock.export), [Settings.from_env()])],
-        "file_dep": [str(paths.PYPROJECT)],
-        "targets": [str(paths.LOCK), str(paths.REQUIREMENTS), str(paths.REQUIREMENTS_EXTRAS)],
-    }
 
 
 def task_base_image() -> dict[str, Any]:
@@ -104,29 +122,23 @@ def task_sbom() -> dict[str, Any]:
     }
 
 
-def task_scan() -> dict[str, Any]:
-    """3.2 scan: trivy, hadolint, bandit, compose-lint, pip-audit; gate on HIGH"""
-    options = {
-        "severity": get_var("severity", "HIGH"),
-        "allow_missing": get_var("allow_missing", ""),
-        "allow_unaudited": get_var("allow_unaudited", ""),
+def task_up() -> dict[str, Any]:
+    """2.1 up: the stack (mode=local|tunnel; target=swarm replicas=N); keeps the old on failure"""
+    variables = _vars(STACK_VARS)
+    return {
+        "actions": [(step(stack.step_up), [variables])],
+        "file_dep": [str(paths.IMAGE_RECORD), str(audit.REPORT), *COMPOSE_FILES],
+        "targets": [str(stack.STACK_RECORD)],
+        "uptodate": [(stack.is_running, [variables])],
     }
 
-    def scan() -> None:
-        audit.step(image=image.read_record().tag, **options)
 
+def task_verify() -> dict[str, Any]:
+    """2.1 verify: status, body, every security header, no Server header, latency"""
     return {
-        "actions": [step(scan)],
-        "file_dep": [
-            str(paths.IMAGE_RECORD),
-            str(paths.DOCKERFILE),
-            str(paths.REQUIREMENTS),
-            str(audit.IGNORE_FILE),
-            *COMPOSE_FILES,
-            *CODE,
-        ],
-        "targets": [str(audit.REPORT)],
-        "uptodate": [config_changed(options)],
+        "actions": [step(verify.step)],
+        "file_dep": [str(stack.STACK_RECORD)],
+        "targets": [str(verify.VERIFY_RECORD)],
     }
 
 
@@ -149,23 +161,12 @@ def task_tunnel() -> dict[str, Any]:
     }
 
 
-def task_up() -> dict[str, Any]:
-    """2.1 up: the stack (mode=local|tunnel; target=swarm replicas=N); keeps the old on failure"""
-    variables = _vars(STACK_VARS)
+def task_lock() -> dict[str, Any]:
+    """3.1 lock: uv.lock and the image's hashed requirements from pyproject.toml"""
     return {
-        "actions": [(step(stack.step_up), [variables])],
-        "file_dep": [str(paths.IMAGE_RECORD), str(audit.REPORT), *COMPOSE_FILES],
-        "targets": [str(stack.STACK_RECORD)],
-        "uptodate": [(stack.is_running, [variables])],
-    }
-
-
-def task_verify() -> dict[str, Any]:
-    """2.1 verify: status, body, every security header, no Server header, latency"""
-    return {
-        "actions": [step(verify.step)],
-        "file_dep": [str(stack.STACK_RECORD)],
-        "targets": [str(verify.VERIFY_RECORD)],
+        "actions": [(step(lock.export), [Settings.from_env()])],
+        "file_dep": [str(paths.PYPROJECT)],
+        "targets": [str(paths.LOCK), str(paths.REQUIREMENTS), str(paths.REQUIREMENTS_EXTRAS)],
     }
 
 
@@ -193,3 +194,62 @@ def task_rollback() -> dict[str, Any]:
 def task_down() -> dict[str, Any]:
     """3.1 down: stop and remove the stack (images and release history stay)"""
     return {"actions": [(step(stack.step_down), [_vars(STACK_VARS)])], "uptodate": [False]}
+
+
+def task_scan() -> dict[str, Any]:
+    """3.2 scan: trivy, hadolint, bandit, compose-lint, pip-audit; gate on HIGH"""
+    options = {
+        "severity": get_var("severity", "HIGH"),
+        "allow_missing": get_var("allow_missing", ""),
+        "allow_unaudited": get_var("allow_unaudited", ""),
+    }
+
+    def scan() -> None:
+        audit.step(image=image.read_record().tag, **options)
+
+    return {
+        "actions": [step(scan)],
+        "file_dep": [
+            str(paths.IMAGE_RECORD),
+            str(paths.DOCKERFILE),
+            str(paths.REQUIREMENTS),
+            str(audit.IGNORE_FILE),
+            *COMPOSE_FILES,
+            *CODE,
+        ],
+        "targets": [str(audit.REPORT)],
+        "uptodate": [config_changed(options)],
+    }
+
+
+def task_bench() -> dict[str, Any]:
+    """4.1 bench: wrk sweep against the ceiling, 10k hold, 1 vs 2 replicas; gated (accept=1)"""
+    variables = _vars(BENCH_VARS)
+    return {
+        "actions": [(step(bench.step), [variables])],
+        "file_dep": [
+            str(paths.IMAGE_RECORD),
+            str(verify.VERIFY_RECORD),
+            *COMPOSE_FILES,
+            *_files("containers/loadgen/*"),
+        ],
+        "targets": [str(bench.LATEST)],
+        "uptodate": [config_changed(variables)],
+    }
+
+
+def task_security() -> dict[str, Any]:
+    """4.2 security: container audit, isolation, header grade, WAF, attacks; one report"""
+    variables = _vars(SECURITY_VARS)
+    return {
+        "actions": [(step(security.step), [variables])],
+        "file_dep": [
+            str(paths.IMAGE_RECORD),
+            str(stack.STACK_RECORD),
+            str(verify.VERIFY_RECORD),
+            str(security.TUNNEL_SPEC),
+            *COMPOSE_FILES,
+        ],
+        "targets": [str(security.REPORT_JSON), str(security.REPORT_MD)],
+        "uptodate": [config_changed(variables)],
+    }

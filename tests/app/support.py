@@ -125,7 +125,9 @@ async def running_server(
     task = asyncio.create_task(
         server.serve(app, settings, listener, lifecycle=lifecycle, metrics=metrics, stop=stop)
     )
-    running = Running(port=port, stop=stop, task=task, lifecycle=lifecycle, log=log or io.StringIO())
+    running = Running(
+        port=port, stop=stop, task=task, lifecycle=lifecycle, log=log or io.StringIO()
+    )
     try:
         await _until_serving(running)
         yield running
@@ -245,22 +247,27 @@ class Exchange:
         return b"".join(m.get("body", b"") for m in self.messages[1:])
 
 
-async def call(
-    app: ASGIApp, scope: dict[str, Any], body: list[bytes] | None = None
-) -> Exchange:
-    """Run one request through ``app``: ``body`` as request chunks, then wait like a server."""
+async def call(app: ASGIApp, scope: dict[str, Any], body: list[bytes] | None = None) -> Exchange:
+    """Run one request through ``app`` the way Hypercorn does.
+
+    ``receive`` yields ``body`` as request chunks; after them it waits until the response is
+    complete and then reports the client gone, as Hypercorn does once a response ends.
+    """
     chunks = list(body or [b""])
     sent: list[dict[str, Any]] = []
+    finished = asyncio.Event()
 
     async def receive() -> dict[str, Any]:
         if chunks:
             chunk = chunks.pop(0)
             return {"type": "http.request", "body": chunk, "more_body": bool(chunks)}
-        await asyncio.Event().wait()  # a server sends nothing more until the client leaves
+        await finished.wait()
         return {"type": "http.disconnect"}
 
     async def send(message: dict[str, Any]) -> None:
         sent.append(message)
+        if message["type"] == "http.response.body" and not message.get("more_body", False):
+            finished.set()
 
     await asyncio.wait_for(app(scope, receive, send), IO_TIMEOUT)
     await asyncio.sleep(0)  # let callbacks queued for the end of this loop turn run (log flush)

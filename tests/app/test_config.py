@@ -15,7 +15,7 @@ AUD = "a" * 64
 def test_defaults_suit_a_container_behind_a_tunnel() -> None:
     settings = Settings.from_env({})
 
-    assert (settings.host, settings.port, settings.workers) == ("0.0.0.0", 8080, 1)
+    assert (settings.host, settings.port, settings.workers) == ("0.0.0.0", 8080, 1)  # noqa: S104
     assert settings.keep_alive_timeout > 90  # cloudflared keeps idle connections for 90 s
     assert settings.grace_period == 10
     assert settings.max_body_bytes == 1 * MIB
@@ -95,19 +95,40 @@ def test_workers_are_read() -> None:
             "APP_KEEP_ALIVE_TIMEOUT must be a number of seconds 1-3600, got 'soon'",
         ),
         ("APP_GRACE_PERIOD", "-1", "APP_GRACE_PERIOD must be a number of seconds 0-600, got '-1'"),
-        ("APP_MAX_BODY_BYTES", "1MB", "APP_MAX_BODY_BYTES must be an integer 0-1099511627776, got '1MB'"),
-        ("APP_MAX_HEADER_BYTES", "100", "APP_MAX_HEADER_BYTES must be an integer 1024-1048576, got '100'"),
+        (
+            "APP_MAX_BODY_BYTES",
+            "1MB",
+            "APP_MAX_BODY_BYTES must be an integer 0-1099511627776, got '1MB'",
+        ),
+        (
+            "APP_MAX_HEADER_BYTES",
+            "100",
+            "APP_MAX_HEADER_BYTES must be an integer 1024-1048576, got '100'",
+        ),
         ("APP_PROXY_HOPS", "many", "APP_PROXY_HOPS must be an integer 0-16, got 'many'"),
         (
             "APP_CLIENT_IP_HEADER",
             "forwarded",
-            "APP_CLIENT_IP_HEADER must be one of x-forwarded-for, cf-connecting-ip, got 'forwarded'",
+            "APP_CLIENT_IP_HEADER must be one of x-forwarded-for, cf-connecting-ip, "
+            "got 'forwarded'",
         ),
-        ("APP_HSTS_PRELOAD", "maybe", "APP_HSTS_PRELOAD must be true or false (1/0, yes/no, on/off), got 'maybe'"),
+        (
+            "APP_HSTS_PRELOAD",
+            "maybe",
+            "APP_HSTS_PRELOAD must be true or false (1/0, yes/no, on/off), got 'maybe'",
+        ),
         ("APP_CSP", "default-src 'none'\r\nX-Evil: 1", None),
-        ("APP_LOG_LEVEL", "verbose", "APP_LOG_LEVEL must be one of debug, info, warning, error, got 'verbose'"),
+        (
+            "APP_LOG_LEVEL",
+            "verbose",
+            "APP_LOG_LEVEL must be one of debug, info, warning, error, got 'verbose'",
+        ),
         ("APP_METRICS_PORT", "x", "APP_METRICS_PORT must be an integer 1-65535 or empty, got 'x'"),
-        ("APP_METRICS_PORT", "8080", "APP_METRICS_PORT must be a port other than APP_PORT, got '8080'"),
+        (
+            "APP_METRICS_PORT",
+            "8080",
+            "APP_METRICS_PORT must be a port other than APP_PORT, got '8080'",
+        ),
         ("APP_ALLOWED_HOSTS", "example.com,exa_mple.com", None),
         ("APP_ALLOWED_HOSTS", "a.com:8080", None),
         ("APP_ACCESS_TEAM", "my team", None),
@@ -129,9 +150,9 @@ def test_a_bad_value_names_the_variable_the_value_and_what_is_allowed(
 
 
 def test_access_variables_come_in_pairs() -> None:
-    with pytest.raises(ConfigError, match="^APP_ACCESS_AUD must be set together"):
+    with pytest.raises(ConfigError, match=r"^APP_ACCESS_AUD must be set together"):
         Settings.from_env({"APP_ACCESS_TEAM": "myteam"})
-    with pytest.raises(ConfigError, match="^APP_ACCESS_TEAM must be set together"):
+    with pytest.raises(ConfigError, match=r"^APP_ACCESS_TEAM must be set together"):
         Settings.from_env({"APP_ACCESS_AUD": AUD})
 
 
@@ -153,14 +174,14 @@ def test_the_team_is_accepted_as_a_name_or_a_domain(team: str) -> None:
 
 
 def test_metrics_are_refused_with_several_workers() -> None:
-    with pytest.raises(ConfigError, match="^APP_METRICS_PORT must be empty when APP_WORKERS > 1"):
+    with pytest.raises(ConfigError, match=r"^APP_METRICS_PORT must be empty when APP_WORKERS > 1"):
         Settings.from_env({"APP_METRICS_PORT": "9100", "APP_WORKERS": "2"})
 
 
 def test_empty_values_count_as_unset() -> None:
-    assert Settings.from_env({"APP_PORT": "", "APP_METRICS_PORT": " ", "APP_ALLOWED_HOSTS": ""}) == (
-        Settings()
-    )
+    assert Settings.from_env(
+        {"APP_PORT": "", "APP_METRICS_PORT": " ", "APP_ALLOWED_HOSTS": ""}
+    ) == (Settings())
 
 
 def test_ip_hosts_are_allowed_hosts_and_bind_addresses() -> None:
@@ -177,5 +198,5 @@ def test_any_port_in_range_is_read_as_that_port(port: int) -> None:
 
 @given(st.integers().filter(lambda n: not 1 <= n <= 65535))
 def test_any_port_out_of_range_is_refused(port: int) -> None:
-    with pytest.raises(ConfigError, match="^APP_PORT must be an integer 1-65535"):
+    with pytest.raises(ConfigError, match=r"^APP_PORT must be an integer 1-65535"):
         Settings.from_env({"APP_PORT": str(port)})

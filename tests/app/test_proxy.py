@@ -20,9 +20,19 @@ def headers(*pairs: tuple[str, str]) -> list[tuple[bytes, bytes]]:
         ([("x-forwarded-for", "203.0.113.9")], 1, "x-forwarded-for", "203.0.113.9"),
         # the client's own claim sits left of what the trusted proxy appended
         ([("x-forwarded-for", "6.6.6.6, 203.0.113.9")], 1, "x-forwarded-for", "203.0.113.9"),
-        ([("x-forwarded-for", "6.6.6.6, 203.0.113.9, 10.0.0.2")], 2, "x-forwarded-for", "203.0.113.9"),
+        (
+            [("x-forwarded-for", "6.6.6.6, 203.0.113.9, 10.0.0.2")],
+            2,
+            "x-forwarded-for",
+            "203.0.113.9",
+        ),
         # repeated headers read as one list, in order
-        ([("x-forwarded-for", "6.6.6.6"), ("x-forwarded-for", "203.0.113.9")], 1, "x-forwarded-for", "203.0.113.9"),
+        (
+            [("x-forwarded-for", "6.6.6.6"), ("x-forwarded-for", "203.0.113.9")],
+            1,
+            "x-forwarded-for",
+            "203.0.113.9",
+        ),
         # fewer entries than trusted hops: nobody trustworthy wrote one
         ([("x-forwarded-for", "203.0.113.9")], 2, "x-forwarded-for", None),
         ([("x-forwarded-for", "not-an-ip")], 1, "x-forwarded-for", None),
@@ -57,7 +67,9 @@ async def test_the_middleware_replaces_the_client_only_when_a_proxy_vouches() ->
 
 async def test_by_default_forwarding_headers_are_ignored() -> None:
     service, log = make_service()
-    spoofed = headers(("host", "example.com"), ("x-forwarded-for", "6.6.6.6"), ("cf-connecting-ip", "6.6.6.6"))
+    spoofed = headers(
+        ("host", "example.com"), ("x-forwarded-for", "6.6.6.6"), ("cf-connecting-ip", "6.6.6.6")
+    )
 
     await call(service.stack, http_scope(headers=spoofed))
 

@@ -13,7 +13,7 @@ import pytest
 from scripts import bench
 from scripts.bench import BenchOptions, median_pair, server_kwargs
 from scripts.bench_report import MIB, BenchResult, Point, Round
-from scripts.errors import GateFailed, ParamError, ToolMissing
+from scripts.errors import GateFailed, ParamError, ReportError, ToolMissing
 from scripts.settings import Settings
 
 COMPOSE_FIXTURES = Path(__file__).parent / "fixtures" / "compose"
@@ -159,6 +159,17 @@ def test_finish_writes_the_run_and_accept_records_the_baseline(tmp_path: Path) -
     # The failed run is still written, with the verdict in it.
     assert json.loads((tmp_path / "latest.json").read_text())["gate"]["ok"] is False
     assert json.loads(baseline.read_text())["fraction"] == 0.5
+
+
+def test_accept_replaces_an_unreadable_baseline_and_the_gate_refuses_it(tmp_path: Path) -> None:
+    baseline = tmp_path / "bench-baseline.json"
+    baseline.write_text('{"fraction": 0.5}')
+    with pytest.raises(ReportError, match="accept=1"):
+        bench.finish(planted(2000), BenchOptions(), out_dir=tmp_path, baseline_path=baseline)
+    assert (tmp_path / "20260101T000000Z.json").exists()  # the measurement is kept
+    accept = BenchOptions.from_vars({"accept": "1"})
+    bench.finish(planted(2000), accept, out_dir=tmp_path, baseline_path=baseline)
+    assert json.loads(baseline.read_text())["p90_ratio"] == 1.0
 
 
 def test_a_disturbed_run_is_not_recorded_as_the_baseline(tmp_path: Path) -> None:

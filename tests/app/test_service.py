@@ -1,0 +1,101 @@
+"""The assembled service: middleware order, Quart tuned, every answer dressed the same."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+from quart import request
+
+from app.service import _may_have_body
+from tests.app.support import access_lines, call, http_scope, make_service
+
+
+@pytest.mark.parametrize(
+    ("headers", "http_version", "expected"),
+    [
+        ([(b"host", b"a")], "1.1", False),
+        ([(b"host", b"a"), (b"content-length", b"0")], "1.1", False),
+        ([(b"host", b"a"), (b"content-length", b"3")], "1.1", True),
+        ([(b"host", b"a"), (b"transfer-encoding", b"chunked")], "1.1", True),
+        ([(b"host", b"a")], "1.0", False),
+        ([(b"host", b"a")], "2", True),  # HTTP/2 bodies need no header
+    ],
+)
+def test_which_requests_may_have_a_body(
+    headers: list[tuple[bytes, bytes]], http_version: str, expected: bool
+) -> None:
+    assert _may_have_body(http_scope(headers=headers, http_version=http_version)) is expected
+
+
+async def test_a_handler_reading_a_body_gets_all_of_it() -> None:
+    service, _ = make_service()
+
+    async def echo() -> bytes:
+        return await request.get_data()
+
+    service.add_url_rule("/echo", "echo", echo, methods=["POST"])
+    scope = http_scope(
+        "/echo", method="POST", headers=[(b"host", b"a"), (b"transfer-encoding", b"chunked")]
+    )
+
+    exchange = await call(service.stack, scope, [b"hello ", b"world"])
+
+    assert (exchange.status, exchange.body) == (200, b"hello world")
+
+
+async def test_a_body_over_the_limit_read_by_a_handler_is_413() -> None:
+    service, _ = make_service(max_body_bytes=8)
+
+    async def echo() -> bytes:
+        return await request.get_data()
+
+    service.add_url_rule("/echo", "echo", echo, methods=["POST"])
+    scope = http_scope(
+        "/echo", method="POST", headers=[(b"host", b"a"), (b"transfer-encoding", b"chunked")]
+    )
+
+    exchange = await call(service.stack, scope, [b"12345", b"67890"])
+
+    assert exchange.status == 413
+
+
+async def test_a_bodiless_request_is_answered_in_one_body_message() -> None:
+    service, _ = make_service()
+
+    exchange = await call(service.stack, http_scope())
+
+    assert [m["type"] for m in exchange.messages] == ["http.response.start", "http.response.body"]
+    assert exchange.messages[1] == {
+        "type": "http.response.body",
+        "body": b"Hello World",
+        "more_body": False,
+    }
+    assert exchange.header(b"content-length") == b"11"
+
+
+async def test_a_guards_refusal_still_gets_headers_an_id_and_a_log_line() -> None:
+    service, log = make_service(max_header_bytes=1024, allowed_hosts=("example.com",))
+
+    too_big = await call(
+        service.stack, http_scope(headers=[(b"host", b"example.com"), (b"x-big", b"x" * 2000)])
+    )
+    foreign = await call(service.stack, http_scope(headers=[(b"host", b"evil.com")]))
+    await asyncio.sleep(0)
+
+    for exchange in (too_big, foreign):
+        assert exchange.header(b"x-frame-options") == b"DENY"
+        assert exchange.header(b"x-request-id") is not None
+    assert [line["status"] for line in access_lines(log)] == [431, 400]
+
+
+async def test_no_response_names_the_server_or_a_version() -> None:
+    service, _ = make_service()
+
+    for path, method in (("/", "GET"), ("/missing", "GET"), ("/", "POST"), ("/", "OPTIONS")):
+        exchange = await call(service.stack, http_scope(path, method=method))
+        text = b"\n".join(name + b": " + value for name, value in exchange.headers).lower()
+        assert b"server" not in text
+        assert b"quart" not in text + exchange.body.lower()
+        assert b"hypercorn" not in text + exchange.body.lower()
+        assert b"python" not in text + exchange.body.lower()

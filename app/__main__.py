@@ -1,12 +1,14 @@
 """``python -m app``: serve the service until SIGTERM or SIGINT.
 
 Exit codes: 0 after a clean shutdown; 2 when it cannot start as configured (a bad ``APP_*``
-value, a missing extra, a taken port), with one line on stderr saying what to change.
+value, a missing extra, a taken port), with one line on stderr saying what to change; 1 on
+anything else, logged as a JSON line with its traceback.
 """
 
 from __future__ import annotations
 
 import argparse
+import logging
 import sys
 
 from app.errors import StartupError
@@ -25,6 +27,10 @@ def main(argv: list[str] | None = None) -> int:
     except StartupError as error:
         print(error, file=sys.stderr)
         return 2
+    except Exception:
+        # Anything else is a bug; log it as JSON (traceback included) rather than raw on stderr.
+        logging.getLogger("app").exception("the service stopped on an unexpected error")
+        return 1
 
 
 def _serve() -> int:
@@ -33,10 +39,11 @@ def _serve() -> int:
 
     settings = Settings.from_env()
 
-    from app import logging, server
+    from app import server
+    from app.logging import configure
     from app.service import create_app
 
-    logging.configure(settings.log_level)
+    configure(settings.log_level)
     service = create_app(settings)
     metrics_app = None
     if service.metrics_registry is not None:

@@ -7,8 +7,9 @@ signed by a key in the team's JWKS (``https://<team>.cloudflareaccess.com/cdn-cg
 issued by the team domain, for one of the application's AUD tags, and not expired. The health
 endpoints stay open so the container's probe works without a token.
 
-Only loaded when ``APP_ACCESS_TEAM`` and ``APP_ACCESS_AUD`` are set; PyJWT with cryptography
-(the ``access`` extra, ~12 MB) is then required, and its absence stops start-up (exit 2).
+Installed only when ``APP_ACCESS_TEAM`` and ``APP_ACCESS_AUD`` are set, and PyJWT is imported
+only then: PyJWT with cryptography (the ``access`` extra, ~12 MB) is not in the default image,
+and a service configured for Access without it stops at start-up (exit 2, one line).
 """
 
 from __future__ import annotations
@@ -70,7 +71,13 @@ def _get(url: str) -> bytes:
 
 
 class SigningKeys:
-    """The team's public keys by key id, fetched on first use and cached."""
+    """The team's public keys by key id, fetched on first use and cached.
+
+    Keys are fetched again after KEYS_TTL, or when a token names a key id not yet known
+    (Cloudflare rotates its keys); never more often than once per REFETCH_INTERVAL, so neither
+    tokens with made-up key ids nor an unreachable JWKS endpoint turn into a stream of fetches.
+    When a fetch fails, the keys already known stay in use.
+    """
 
     def __init__(
         self,
@@ -84,41 +91,45 @@ class SigningKeys:
         self._clock = clock
         self._keys: dict[str, Any] = {}
         self._fetched_at: float | None = None
+        self._next_attempt = float("-inf")
         self._lock = asyncio.Lock()
 
     async def get(self, key_id: str) -> Any:
-        """The public key with id ``key_id``; refetches when stale or when the id is new."""
-        fetched_at = self._fetched_at
-        age = float("inf") if fetched_at is None else self._clock() - fetched_at
-        if age >= KEYS_TTL or (key_id not in self._keys and age >= REFETCH_INTERVAL):
-            await self._refresh(fetched_at)
+        """The public key with id ``key_id``; :class:`AccessDenied` when there is none."""
+        if self._due(key_id):
+            async with self._lock:
+                if self._due(key_id):  # not fetched meanwhile by a request that held the lock
+                    await self._refresh()
+        if not self._keys:
+            raise KeysUnavailable("no signing keys available")
         try:
             return self._keys[key_id]
         except KeyError:
             raise AccessDenied("token signed with an unknown key id") from None
 
-    async def _refresh(self, seen: float | None) -> None:
+    def _due(self, key_id: str) -> bool:
+        now = self._clock()
+        if now < self._next_attempt:
+            return False
+        stale = self._fetched_at is None or now - self._fetched_at >= KEYS_TTL
+        return stale or key_id not in self._keys
+
+    async def _refresh(self) -> None:
         import jwt
 
-        async with self._lock:
-            if self._fetched_at != seen:
-                return  # another request refreshed the keys while this one waited
-            try:
-                document = await self._fetch(self.url)
-                keys = {
-                    key.key_id: key.key
-                    for key in jwt.PyJWKSet.from_json(document.decode("utf-8")).keys
-                    if key.key_id is not None
-                }
-            except (OSError, http.client.HTTPException, ValueError, jwt.PyJWTError) as error:
-                # Keep serving with the keys already known; try again after REFETCH_INTERVAL.
-                self._fetched_at = self._clock() - KEYS_TTL + REFETCH_INTERVAL
-                logger.error("cannot load Access signing keys from %s: %s", self.url, error)
-                if not self._keys:
-                    raise KeysUnavailable("no signing keys available") from error
-                return
-            self._keys = keys
-            self._fetched_at = self._clock()
+        self._next_attempt = self._clock() + REFETCH_INTERVAL
+        try:
+            document = await self._fetch(self.url)
+            keys = {
+                key.key_id: key.key
+                for key in jwt.PyJWKSet.from_json(document.decode("utf-8")).keys
+                if key.key_id is not None
+            }
+        except (OSError, http.client.HTTPException, ValueError, jwt.PyJWTError) as error:
+            logger.error("cannot load Access signing keys from %s: %s", self.url, error)
+            return
+        self._keys = keys
+        self._fetched_at = self._clock()
 
 
 class TokenVerifier:

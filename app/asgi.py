@@ -35,7 +35,7 @@ async def send_status(
         # The request body was not read, so the connection cannot carry another request.
         response_headers.append((b"connection", b"close"))
     await send({"type": "http.response.start", "status": status, "headers": response_headers})
-    await send({"type": "http.response.body", "body": body})
+    await send({"type": "http.response.body", "body": body, "more_body": False})
 
 
 async def acknowledge_lifespan(receive: Receive, send: Send) -> None:

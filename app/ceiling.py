@@ -43,7 +43,7 @@ class Ceiling:
             return
         headers = [*self._headers, (b"x-request-id", new_request_id().encode("ascii"))]
         await send({"type": "http.response.start", "status": 200, "headers": headers})
-        await send({"type": "http.response.body", "body": HELLO})
+        await send({"type": "http.response.body", "body": HELLO, "more_body": False})
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -8,10 +8,11 @@ head that arrives in one read passes. So the header limit is checked again here 
 arrived. A body is limited by its ``Content-Length`` up front, and counted as it streams in when
 it has none (chunked HTTP/1.1, HTTP/2).
 
-A refused body is not read, so the connection closes after the answer. Closing a socket with
-unread data in it makes the kernel send a reset, which can destroy the answer before the client
-reads it; so, like nginx's lingering close, the rest of the body is read and dropped (up to
-LINGER_BYTES, for at most LINGER_SECONDS) before the response ends and the connection closes.
+An answer given before the body was read (a 413, or a 405 to an upload) ends with the
+connection closing. Closing a socket with unread data in it makes the kernel send a reset,
+which can destroy the answer before the client reads it; so, like nginx's lingering close, the
+rest of the body is read and dropped (up to LINGER_BYTES, for at most LINGER_SECONDS) before the
+response ends and the connection closes.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from app.typing import ASGIApp, Message, Receive, Scope, Send
 # Bytes each header line costs on the wire beyond its name and value: ": " and CRLF.
 _LINE_OVERHEAD: Final = 4
 _HTTP1: Final = frozenset({"1.0", "1.1"})
+_NO_BODY: Final = frozenset({None, b"0"})
 #: Most of a refused body read and dropped before the connection closes.
 LINGER_BYTES: Final = 16 * MIB
 #: Longest a refused body is read for before the connection closes.
@@ -80,16 +82,13 @@ class InputGuard:
             and not self.host_allowed(host)
         ):
             await send_status(send, 400)
-        elif length is None:
-            if chunked or scope["http_version"] not in _HTTP1:
-                await _CountedBody(self.app, self.max_body_bytes, receive, send).run(scope)
-            else:  # HTTP/1.x without Content-Length or Transfer-Encoding: there is no body
-                await self.app(scope, receive, send)
-        elif not length.isdigit():
+        elif length is not None and not length.isdigit():
             await refuse(receive, send, 400)
-        elif int(length) > self.max_body_bytes:
+        elif length is not None and int(length) > self.max_body_bytes:
             await refuse(receive, send, 413)
-        else:
+        elif chunked or length not in _NO_BODY or scope["http_version"] not in _HTTP1:
+            await _WatchedBody(self.app, self.max_body_bytes, receive, send).run(scope)
+        else:  # HTTP/1.x with neither Content-Length nor Transfer-Encoding: there is no body
             await self.app(scope, receive, send)
 
     def host_allowed(self, host: bytes | None) -> bool:
@@ -128,7 +127,6 @@ async def start_refusal(send: Send, status: int) -> None:
 async def linger(receive: Receive) -> None:
     """Read and drop the request body until it ends, or LINGER_BYTES / LINGER_SECONDS pass."""
     drained = 0
-    return
     try:
         async with asyncio.timeout(LINGER_SECONDS):
             while drained <= LINGER_BYTES:
@@ -142,8 +140,17 @@ async def linger(receive: Receive) -> None:
         return
 
 
-class _CountedBody:
-    """One request whose body has no declared length: count it and stop it at the limit."""
+class _WatchedBody:
+    """One request with a body: count it, stop it at the limit, never close on unread bytes.
+
+    - Over the limit before the app answered: the client gets 413, the app hears that the
+      client left (which ends Quart's handler).
+    - Over the limit after the app began answering: the app hears the client left; an answer
+      it already finished still goes out, one it was still sending is cut short.
+    - An answer finished while the client is still sending (a 405 to an upload, say): its end
+      is held back, and the app told the exchange is over, until the rest of the body has been
+      read and dropped, so that closing the connection cannot destroy the answer.
+    """
 
     def __init__(self, app: ASGIApp, limit: int, receive: Receive, send: Send) -> None:
         self.app = app
@@ -151,33 +158,47 @@ class _CountedBody:
         self.server_receive = receive
         self.server_send = send
         self.received = 0
-        self.started = False
-        self.refused = False
+        self.body_done = False  # the client sent all of its body (or left)
+        self.client_gone = False
+        self.refused = False  # over the limit: the app hears a disconnect
+        self.answered = False  # the 413 is ours; the app's own answer is dropped
+        self.started = False  # the app began its answer
+        self.end_held = False  # the app finished its answer; its end waits for the body
 
     async def run(self, scope: Scope) -> None:
         await self.app(scope, self.receive, self.send)
-        if self.refused and not self.started:
-            await linger(self.server_receive)
+        if (self.answered or self.end_held) and not self.client_gone:
+            if not self.body_done:
+                await linger(self.server_receive)
             await self.server_send({"type": "http.response.body", "body": b"", "more_body": False})
 
     async def receive(self) -> Message:
-        if self.refused:
+        if self.refused or self.end_held:
             return {"type": "http.disconnect"}
         message = await self.server_receive()
-        if message["type"] == "http.request":
+        if message["type"] == "http.disconnect":
+            self.body_done = self.client_gone = True
+        elif message["type"] == "http.request":
             self.received += len(message.get("body", b""))
+            self.body_done = not message.get("more_body", False)
             if self.received > self.limit:
-                # The app hears that the client left, which ends Quart's handler; a response
-                # it had already begun is cut short and the connection closed.
                 self.refused = True
                 if not self.started:
+                    self.answered = True
                     await start_refusal(self.server_send, 413)
                 return {"type": "http.disconnect"}
         return message
 
     async def send(self, message: Message) -> None:
-        if self.refused:
-            return  # the 413 is going out (or the response was cut): the app's reply is moot
+        if self.answered:
+            return
         if message["type"] == "http.response.start":
             self.started = True
+        elif (
+            message["type"] == "http.response.body"
+            and not message.get("more_body", False)
+            and not self.body_done
+        ):
+            self.end_held = True
+            message = {**message, "more_body": True}
         await self.server_send(message)

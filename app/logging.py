@@ -10,6 +10,10 @@ Two paths, one format:
   measured ~21 µs per request, against ~2 µs for the hand-made line here. Lines written
   during one turn of the event loop are flushed together at the end of it, so a busy server
   makes one write for many requests and an idle one still logs each request at once.
+
+Measured whole, the access log costs ~2.5 % of a request's instructions (callgrind, 1.44 M
+without it, 1.48 M with it), which ``python -m scripts.bench_service --targets
+service,service-nolog`` cannot tell apart from noise: logging is not the bottleneck.
 """
 
 from __future__ import annotations

@@ -109,4 +109,4 @@ class MetricsApp:
                 (b"content-length", str(len(body)).encode("ascii")),
             ]
             await send({"type": "http.response.start", "status": 200, "headers": headers})
-            await send({"type": "http.response.body", "body": body})
+            await send({"type": "http.response.body", "body": body, "more_body": False})

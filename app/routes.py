@@ -24,9 +24,6 @@ HEALTH_PATHS: Final = ("/healthz", "/readyz")
 
 def register(app: Quart, lifecycle: Lifecycle) -> None:
     """Add the routes and error pages to ``app``; ``/readyz`` reports ``lifecycle``."""
-    # "//healthz" would otherwise get a redirect built from the Host header, which a client
-    # controls; without slash merging it is simply not found.
-    app.url_map.merge_slashes = False
 
     async def index() -> Response:
         return Response(HELLO, content_type=TEXT)

@@ -17,13 +17,11 @@ so a guard's refusal still gets the security headers, a request id and a log lin
 
 from __future__ import annotations
 
-import logging
-from types import TracebackType
 from typing import TYPE_CHECKING, cast
 
 from hypercorn.typing import ASGIReceiveCallable, ASGISendCallable
 from hypercorn.typing import Scope as HypercornScope
-from quart import Quart, Response, has_request_context, request
+from quart import Quart, Response
 from quart.asgi import ASGIHTTPConnection
 from quart.sessions import NullSession, SecureCookieSessionInterface
 from quart.typing import ResponseTypes
@@ -51,8 +49,6 @@ from app.typing import ASGIApp, Receive, Scope, Send
 
 if TYPE_CHECKING:
     from prometheus_client import CollectorRegistry
-
-logger = logging.getLogger(__name__)
 
 
 class _HTTPConnection(ASGIHTTPConnection):
@@ -137,21 +133,6 @@ class Service(Quart):
     ) -> None:
         """Serve one ASGI scope through the middleware stack."""
         await self.stack(cast(Scope, scope), cast(Receive, receive), cast(Send, send))
-
-    def log_exception(
-        self,
-        exception_info: tuple[type, BaseException, TracebackType] | tuple[None, None, None],
-    ) -> None:
-        """Log an unhandled error with its traceback (and, via the formatter, the request id)."""
-        if has_request_context():
-            logger.error(
-                "unhandled error in %s %s",
-                request.method,
-                request.path,
-                exc_info=exception_info,
-            )
-        else:
-            logger.error("unhandled error", exc_info=exception_info)
 
 
 def create_app(

@@ -337,7 +337,11 @@ def down(settings: Settings, docker_engine: DockerClient, options: StackOptions)
             env=settings.tool_env(),
             timeout=COMPOSE_TIMEOUT,
         )
-    STACK_RECORD.unlink(missing_ok=True)
+    try:
+        if StackRecord.read().project == options.project:
+            STACK_RECORD.unlink()
+    except ReportError:
+        pass  # no record, or not one of ours: nothing to forget
 
 
 def _wait_gone(docker_engine: DockerClient, filters: dict[str, str | list[str] | bool]) -> None:

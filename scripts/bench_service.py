@@ -13,7 +13,8 @@ shows what the JSON access log costs).
 Each round starts each server, waits until it answers, warms it up, then measures one wrk run
 while sampling the resident memory of its whole process tree, and stops it (SIGTERM; the
 service and the ceiling must exit 0). The rounds interleave the servers so that a noisy
-neighbour hurts all three alike, and the report takes each figure's median over the rounds.
+neighbour hurts all three alike; the report takes each figure's median over the rounds, and
+each ratio as the median of that ratio within each round.
 It prints rps, p50/p99 latency, peak RSS and CPU time per request for each, the ratios, and
 whether the service meets its targets; ``--json`` also writes it all to a file.
 """
@@ -418,7 +419,7 @@ def benchmark(
         name: Summary.of(name, [m for m in measurements if m.target == name])
         for name in options.targets
     }
-    ratios, verdicts = judge(summaries)
+    ratios, verdicts = judge(summaries, measurements)
     return Report(
         options=options,
         measurements=measurements,
@@ -429,18 +430,46 @@ def benchmark(
     )
 
 
-def judge(summaries: Mapping[str, Summary]) -> tuple[dict[str, float], list[Verdict]]:
-    """The ratios between the servers, and the service's targets met or missed."""
+def paired_ratio(
+    measurements: Sequence[Measurement], figure: str, numerator: str, denominator: str
+) -> float | None:
+    """The median over rounds of ``figure`` (rps, p99) of one server over another's.
+
+    Each round measures the servers one after the other, so pairing them by round cancels
+    most of a neighbour's load drifting over the minutes a run takes.
+    """
+    by_round: dict[int, dict[str, float]] = {}
+    for measurement in measurements:
+        by_round.setdefault(measurement.round, {})[measurement.target] = getattr(
+            measurement, figure
+        )
+    ratios = [
+        figures[numerator] / figures[denominator]
+        for figures in by_round.values()
+        if numerator in figures and figures.get(denominator)
+    ]
+    return statistics.median(ratios) if ratios else None
+
+
+def judge(
+    summaries: Mapping[str, Summary], measurements: Sequence[Measurement]
+) -> tuple[dict[str, float], list[Verdict]]:
+    """The ratios between the servers (paired by round), and the service's targets."""
     ratios: dict[str, float] = {}
+    for name, (figure, numerator, denominator) in {
+        "service/stock rps": ("rps", "service", "stock"),
+        "service/stock p99": ("p99", "service", "stock"),
+        "service/ceiling rps": ("rps", "service", "ceiling"),
+        "stock/ceiling rps": ("rps", "stock", "ceiling"),
+        "service/service-nolog rps": ("rps", "service", "service-nolog"),
+    }.items():
+        ratio = paired_ratio(measurements, figure, numerator, denominator)
+        if ratio is not None:
+            ratios[name] = ratio
     verdicts: list[Verdict] = []
-    service = summaries.get("service")
-    stock = summaries.get("stock")
-    ceiling = summaries.get("ceiling")
-    if service and stock:
-        ratios["service/stock rps"] = service.rps / stock.rps
-        ratios["service/stock p99"] = service.p99 / stock.p99
-        rps_ratio = ratios["service/stock rps"]
-        p99_ratio = ratios["service/stock p99"]
+    rps_ratio = ratios.get("service/stock rps")
+    p99_ratio = ratios.get("service/stock p99")
+    if rps_ratio is not None:
         verdicts.append(
             Verdict(
                 name="throughput",
@@ -450,6 +479,7 @@ def judge(summaries: Mapping[str, Summary]) -> tuple[dict[str, float], list[Verd
                 text=f"rps {rps_ratio:.2f}x stock (target >= {TARGET_RPS_RATIO:.2f}x)",
             )
         )
+    if p99_ratio is not None:
         verdicts.append(
             Verdict(
                 name="p99",
@@ -459,13 +489,7 @@ def judge(summaries: Mapping[str, Summary]) -> tuple[dict[str, float], list[Verd
                 text=f"p99 {p99_ratio:.2f}x stock (target <= {TARGET_P99_RATIO:.2f}x)",
             )
         )
-    if service and ceiling:
-        ratios["service/ceiling rps"] = service.rps / ceiling.rps
-    if stock and ceiling:
-        ratios["stock/ceiling rps"] = stock.rps / ceiling.rps
-    quiet = summaries.get("service-nolog")
-    if service and quiet:
-        ratios["service/service-nolog rps"] = service.rps / quiet.rps
+    service = summaries.get("service")
     if service and service.peak_rss is not None:
         verdicts.append(
             Verdict(
@@ -507,7 +531,11 @@ def render(report: Report) -> str:
             f"{summary.p99 * 1e3:>10.2f}{rss:>14}{cpu:>12}{summary.failures:>8}"
         )
     if report.ratios:
-        lines += ["", "ratios: " + ", ".join(f"{k} {v:.2f}x" for k, v in report.ratios.items())]
+        lines += [
+            "",
+            "ratios (median of per-round ratios): "
+            + ", ".join(f"{k} {v:.2f}x" for k, v in report.ratios.items()),
+        ]
     for verdict in report.verdicts:
         lines.append(f"{'met   ' if verdict.met else 'MISSED'} {verdict.text}")
     lines.append("(stock RSS counts the Hypercorn CLI's whole process tree)")

@@ -80,14 +80,50 @@ def test_the_summary_takes_medians_and_the_highest_memory_peak() -> None:
     assert result.cpu_per_request == pytest.approx(0.0005)
 
 
-def test_the_verdicts_follow_the_issue_targets() -> None:
-    ratios, verdicts = bench.judge(
-        {
-            "service": summary("service", 1300, 0.008, rss=40 * bench.MIB),
-            "stock": summary("stock", 1000, 0.010),
-            "ceiling": summary("ceiling", 2600, 0.005),
-        }
+def measurement(target: str, number: int, rps: float, p99: float) -> bench.Measurement:
+    return bench.Measurement(
+        target=target,
+        round=number,
+        requests=1000,
+        rps=rps,
+        p50=p99 / 2,
+        p99=p99,
+        failures=0,
+        peak_rss=None,
+        cpu_seconds=None,
+        exit_code=0,
     )
+
+
+def test_ratios_are_paired_by_round() -> None:
+    # Round 2 ran while a neighbour slowed everything down; pairing cancels it out.
+    runs = [
+        measurement("service", 1, 1300, 0.008),
+        measurement("stock", 1, 1000, 0.010),
+        measurement("service", 2, 650, 0.016),
+        measurement("stock", 2, 500, 0.020),
+        measurement("service", 3, 1400, 0.008),
+        measurement("stock", 3, 1000, 0.010),
+    ]
+
+    assert bench.paired_ratio(runs, "rps", "service", "stock") == pytest.approx(1.3)
+    assert bench.paired_ratio(runs, "p99", "service", "stock") == pytest.approx(0.8)
+    assert bench.paired_ratio(runs, "rps", "service", "ceiling") is None
+
+
+def test_the_verdicts_follow_the_issue_targets() -> None:
+    runs = [
+        measurement("service", 1, 1300, 0.008),
+        measurement("stock", 1, 1000, 0.010),
+        measurement("ceiling", 1, 2600, 0.005),
+    ]
+    summaries = {
+        "service": summary("service", 1300, 0.008, rss=40 * bench.MIB),
+        "stock": summary("stock", 1000, 0.010),
+        "ceiling": summary("ceiling", 2600, 0.005),
+    }
+
+    ratios, verdicts = bench.judge(summaries, runs)
 
     assert ratios == {
         "service/stock rps": pytest.approx(1.3),
@@ -99,19 +135,17 @@ def test_the_verdicts_follow_the_issue_targets() -> None:
 
 
 def test_a_missed_target_says_so() -> None:
-    _, verdicts = bench.judge(
-        {
-            "service": summary("service", 1200, 0.0081, rss=51 * bench.MIB),
-            "stock": summary("stock", 1000, 0.010),
-        }
-    )
+    runs = [measurement("service", 1, 1200, 0.0081), measurement("stock", 1, 1000, 0.010)]
+    summaries = {
+        "service": summary("service", 1200, 0.0081, rss=51 * bench.MIB),
+        "stock": summary("stock", 1000, 0.010),
+    }
+
+    _, verdicts = bench.judge(summaries, runs)
 
     assert {v.name: v.met for v in verdicts} == {"throughput": False, "p99": False, "rss": False}
     report = bench.Report(
-        options=bench.Options(),
-        measurements=[],
-        summaries={"service": summary("service", 1200, 0.0081), "stock": summary("stock", 1, 1)},
-        verdicts=verdicts,
+        options=bench.Options(), measurements=runs, summaries=summaries, verdicts=verdicts
     )
     assert "MISSED rps 1.20x stock (target >= 1.25x)" in bench.render(report)
 

@@ -13,6 +13,7 @@ import logging
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Protocol
 
 from scripts import paths
 from scripts.errors import ReleaseError
@@ -57,13 +58,30 @@ def load(path: Path = paths.RELEASES) -> list[Release]:
         ) from None
 
 
+class Deployed(Protocol):
+    """What was just deployed, as a stack record (scripts.stack.StackRecord) says it."""
+
+    @property
+    def image(self) -> str:
+        """The image's tag."""
+
+    @property
+    def image_id(self) -> str:
+        """The image ID."""
+
+    @property
+    def mode(self) -> str:
+        """local or tunnel."""
+
+    @property
+    def target(self) -> str:
+        """compose or swarm."""
+
+
 def record(
+    deployed: Deployed,
     *,
-    image: str,
-    image_id: str,
     revision: str,
-    mode: str,
-    target: str,
     rollback_to: int | None = None,
     path: Path = paths.RELEASES,
 ) -> Release:
@@ -71,16 +89,16 @@ def record(
     history = load(path)
     release = Release(
         number=history[-1].number + 1 if history else 1,
-        image=image,
-        image_id=image_id,
+        image=deployed.image,
+        image_id=deployed.image_id,
         revision=revision,
-        mode=mode,
-        target=target,
+        mode=deployed.mode,
+        target=deployed.target,
         deployed=datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
         rollback_to=rollback_to,
     )
-    if history and history[-1].image_id == image_id and rollback_to is None:
-        logger.info("release %d already runs %s; nothing recorded", history[-1].number, image)
+    if history and history[-1].image_id == release.image_id and rollback_to is None:
+        logger.info("release %d already runs %s", history[-1].number, release.image)
         return history[-1]
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps([asdict(r) for r in [*history, release]], indent=2) + "\n")

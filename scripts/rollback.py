@@ -33,15 +33,7 @@ def rollback(
     )
     logger.info("rolling back from %s to release %d (%s)", current.image, target.number, target.tag)
     record = stack.up(settings, docker_engine, options, target)
-    releases.record(
-        image=record.image,
-        image_id=record.image_id,
-        revision=target.revision,
-        mode=record.mode,
-        target=record.target,
-        rollback_to=target.number,
-        path=history,
-    )
+    releases.record(record, revision=target.revision, rollback_to=target.number, path=history)
     return record
 
 

@@ -395,13 +395,7 @@ def step_up(variables: dict[str, str]) -> None:
     image = read_record()
     record = up(settings, docker_engine, options, image)
     record.write()
-    releases.record(
-        image=record.image,
-        image_id=record.image_id,
-        revision=image.revision,
-        mode=record.mode,
-        target=record.target,
-    )
+    releases.record(record, revision=image.revision)
 
 
 def step_down(variables: dict[str, str]) -> None:

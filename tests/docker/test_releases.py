@@ -22,14 +22,7 @@ def deploy(
     history: Path,
 ) -> stack.StackRecord:
     record = stack.up(settings, docker_engine, options, image)
-    releases.record(
-        image=record.image,
-        image_id=record.image_id,
-        revision=image.revision,
-        mode=record.mode,
-        target=record.target,
-        path=history,
-    )
+    releases.record(record, revision=image.revision, path=history)
     return record
 
 

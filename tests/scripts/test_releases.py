@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
@@ -13,15 +14,10 @@ from scripts.releases import Release, load, previous
 
 
 def _deploy(path: Path, image_id: str, rollback_to: int | None = None) -> Release:
-    return releases.record(
-        image=f"zeroport:{image_id[:6]}",
-        image_id=image_id,
-        revision=f"rev-{image_id}",
-        mode="local",
-        target="compose",
-        rollback_to=rollback_to,
-        path=path,
+    deployed = SimpleNamespace(
+        image=f"zeroport:{image_id[:6]}", image_id=image_id, mode="local", target="compose"
     )
+    return releases.record(deployed, revision=f"rev-{image_id}", rollback_to=rollback_to, path=path)
 
 
 @pytest.fixture

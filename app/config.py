@@ -65,6 +65,8 @@ class Settings:
     max_body_bytes: int = 1 * MIB
     #: Largest request header block accepted (APP_MAX_HEADER_BYTES); larger gets 431.
     max_header_bytes: int = 16 * KIB
+    #: Longest request target, path and query, accepted (APP_MAX_URL_BYTES); longer gets 414.
+    max_url_bytes: int = 8 * KIB
     #: Host header values served (APP_ALLOWED_HOSTS, comma-separated; ".example.com" or
     #: "*.example.com" also match subdomains); empty serves any Host.
     allowed_hosts: tuple[str, ...] = ()
@@ -112,6 +114,7 @@ class Settings:
             max_header_bytes=env.integer(
                 "APP_MAX_HEADER_BYTES", cls.max_header_bytes, 1 * KIB, 1 * MIB
             ),
+            max_url_bytes=env.integer("APP_MAX_URL_BYTES", cls.max_url_bytes, 1 * KIB, 1 * MIB),
             allowed_hosts=env.read(
                 "APP_ALLOWED_HOSTS",
                 cls.allowed_hosts,

@@ -6,7 +6,7 @@ Every message is one line an operator can act on: what was wrong, what was allow
     AppError
     ├── StartupError           the service cannot start as configured (exit code 2)
     │   ├── ConfigError        an APP_* variable has a value outside what is allowed
-    │   └── MissingExtra       a configured feature needs an optional extra the image lacks
+    │   └── MissingExtra       a configured feature needs an optional extra that is not installed
     └── AccessDenied           a request lacks a valid Cloudflare Access token (answered 403)
         └── KeysUnavailable    the team's signing keys could not be fetched or read
 """
@@ -40,9 +40,9 @@ class MissingExtra(StartupError):
         self.extra = extra
         self.module = module
         super().__init__(
-            f"{feature} needs the `{extra}` extra ({module}), which this image lacks; "
-            f"rebuild the image with the `{extra}` extra (uv sync --extra {extra}), "
-            f"or {remedy}"
+            f"{feature} needs the `{extra}` extra ({module}), which is not installed; "
+            "build the image with the extras (`doit image extras=1`), or for a local run "
+            f"install it into the venv (`uv sync --extra {extra}`), or {remedy}"
         )
 
 

@@ -32,7 +32,7 @@ from hypercorn.asyncio import serve as hypercorn_serve
 from hypercorn.config import Config
 from hypercorn.typing import Framework
 
-from app.config import SECONDS, Settings
+from app.config import KIB, SECONDS, Settings
 from app.errors import MissingExtra, StartupError
 from app.lifecycle import Lifecycle
 from app.typing import ASGIApp, Receive, Scope, Send
@@ -41,6 +41,8 @@ logger = logging.getLogger(__name__)
 
 #: Pending connections the kernel queues for the listener.
 BACKLOG: Final = 1024
+#: Room in a request head for the method, the version and the line ends, beyond its limits.
+REQUEST_LINE_BYTES: Final = 1 * KIB
 #: Time Hypercorn gets after the grace period to unwind and run shutdown hooks.
 SHUTDOWN_MARGIN: Final = 2 * SECONDS
 _SIGNALS: Final = (signal.SIGTERM, signal.SIGINT)
@@ -56,7 +58,12 @@ def hypercorn_config(settings: Settings, fd: int) -> Config:
     config.include_server_header = False  # Hypercorn would say "server: hypercorn-h11"
     config.keep_alive_timeout = settings.keep_alive_timeout  # > cloudflared's 90 s: see config
     config.graceful_timeout = settings.grace_period
-    config.h11_max_incomplete_size = settings.max_header_bytes
+    # h11 bounds the head it buffers while incomplete (request line and headers); the guard
+    # checks target and headers each against its own limit once the head is complete. A head
+    # within both must pass h11 however it arrives, so that refusals come from the guard.
+    config.h11_max_incomplete_size = (
+        settings.max_header_bytes + settings.max_url_bytes + REQUEST_LINE_BYTES
+    )
     config.accesslog = None  # the service writes its own JSON access lines
     config.errorlog = logging.getLogger("hypercorn.error")
     return config

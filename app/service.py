@@ -8,7 +8,7 @@ first, each only when configured:
     AccessLog       one JSON line per request                       (APP_ACCESS_LOG)
     Metrics         request counter and latency histogram           (APP_METRICS_PORT)
     SecurityHeaders the header list built once; Server dropped
-    InputGuard      431 / 400 (Host) / 413 before Quart parses anything
+    InputGuard      431 / 414 / 400 (Host, framing) / 413 before Quart parses anything
     AccessGuard     403 without a valid Cloudflare Access token     (APP_ACCESS_TEAM)
     Quart           the routes and Quart's own error pages
 
@@ -176,6 +176,7 @@ def create_app(
         stack,
         max_body_bytes=settings.max_body_bytes,
         max_header_bytes=settings.max_header_bytes,
+        max_url_bytes=settings.max_url_bytes,
         allowed_hosts=settings.allowed_hosts,
         open_paths=routes.HEALTH_PATHS,
     )

@@ -179,7 +179,9 @@ def _raw(*lines: bytes) -> bytes:
     return b"\r\n".join(lines)
 
 
-def cases(host: str, *, max_body: int = 1 << 20, max_header: int = 16 << 10) -> list[Case]:
+def cases(
+    host: str, *, max_body: int = 1 << 20, max_header: int = 16 << 10, max_url: int = 8 << 10
+) -> list[Case]:
     """The hostile requests, each with its acceptable answers; ``host`` is the Host to send."""
     h = host.encode("ascii")
     not_found = frozenset({400, 404})
@@ -295,9 +297,9 @@ def cases(host: str, *, max_body: int = 1 << 20, max_header: int = 16 << 10) -> 
         ),
         Case(
             id="OVERSIZED-URI",
-            title="a request target over the header limit is refused",
-            payload=_get("/" + "u" * (max_header * 2), host),
-            expect=frozenset({400, 414, 431}),
+            title=f"a request target over {max_url >> 10} KiB gets 414",
+            payload=_get("/" + "u" * (max_url * 4), host),
+            expect=frozenset({414}),
         ),
         Case(
             id="OVERSIZED-BODY",
@@ -314,7 +316,9 @@ def cases(host: str, *, max_body: int = 1 << 20, max_header: int = 16 << 10) -> 
         Case(
             id="OVERSIZED-CHUNKED-BODY",
             title=f"a chunked body over {max_body >> 20} MiB gets 413",
-            payload=_raw(b"POST / HTTP/1.1", b"Host: " + h, b"Transfer-Encoding: chunked", b"")
+            # b"", b"": the blank line that ends the head. Without it the chunks read as an
+            # endless header block, which the server rightly refuses with 431.
+            payload=_raw(b"POST / HTTP/1.1", b"Host: " + h, b"Transfer-Encoding: chunked", b"", b"")
             + _chunked(max_body * 2),
             expect=frozenset({413}),
         ),

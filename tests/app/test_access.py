@@ -260,7 +260,8 @@ def test_without_pyjwt_start_up_names_the_missing_extra() -> None:
 
     message = str(caught.value)
     assert "`access` extra" in message
-    assert "rebuild the image with the `access` extra" in message
+    assert "`doit image extras=1`" in message
+    assert "`uv sync --extra access`" in message
     assert "\n" not in message
     with pytest.raises(MissingExtra):
         create_app(Settings(access_team_domain=TEAM, access_audiences=(AUD,)))

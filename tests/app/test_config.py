@@ -20,6 +20,7 @@ def test_defaults_suit_a_container_behind_a_tunnel() -> None:
     assert settings.grace_period == 10
     assert settings.max_body_bytes == 1 * MIB
     assert settings.max_header_bytes == 16 * KIB
+    assert settings.max_url_bytes == 8 * KIB
     assert settings.proxy_hops == 0  # forwarding headers are not trusted by default
     assert settings.allowed_hosts == ()
     assert settings.metrics_port is None
@@ -39,6 +40,7 @@ def test_every_variable_is_read() -> None:
             "APP_SHUTDOWN_DELAY": "1",
             "APP_MAX_BODY_BYTES": "10",
             "APP_MAX_HEADER_BYTES": "2048",
+            "APP_MAX_URL_BYTES": "1500",
             "APP_ALLOWED_HOSTS": " Example.com, .example.org ,*.example.net",
             "APP_PROXY_HOPS": "1",
             "APP_CLIENT_IP_HEADER": "CF-Connecting-IP",
@@ -62,6 +64,7 @@ def test_every_variable_is_read() -> None:
         shutdown_delay=1.0,
         max_body_bytes=10,
         max_header_bytes=2048,
+        max_url_bytes=1500,
         allowed_hosts=("example.com", ".example.org", "*.example.net"),
         proxy_hops=1,
         client_ip_header="cf-connecting-ip",
@@ -105,6 +108,12 @@ def test_workers_are_read() -> None:
             "100",
             "APP_MAX_HEADER_BYTES must be an integer 1024-1048576, got '100'",
         ),
+        (
+            "APP_MAX_URL_BYTES",
+            "8k",
+            "APP_MAX_URL_BYTES must be an integer 1024-1048576, got '8k'",
+        ),
+        ("APP_MAX_URL_BYTES", "100", None),
         ("APP_PROXY_HOPS", "many", "APP_PROXY_HOPS must be an integer 0-16, got 'many'"),
         (
             "APP_CLIENT_IP_HEADER",

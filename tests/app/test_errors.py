@@ -24,9 +24,9 @@ def test_a_missing_extra_says_which_and_how_to_get_it() -> None:
     error = MissingExtra("APP_ACCESS_TEAM", "access", "pyjwt[crypto]", "unset APP_ACCESS_TEAM")
 
     assert str(error) == (
-        "APP_ACCESS_TEAM needs the `access` extra (pyjwt[crypto]), which this image lacks; "
-        "rebuild the image with the `access` extra (uv sync --extra access), "
-        "or unset APP_ACCESS_TEAM"
+        "APP_ACCESS_TEAM needs the `access` extra (pyjwt[crypto]), which is not installed; "
+        "build the image with the extras (`doit image extras=1`), or for a local run install "
+        "it into the venv (`uv sync --extra access`), or unset APP_ACCESS_TEAM"
     )
     assert isinstance(error, StartupError)
 

@@ -1,14 +1,27 @@
-"""The input guard: 431 for huge header blocks, 400 for foreign hosts, 413 for huge bodies."""
+"""The input guard: 431 for huge header blocks, 414 for long targets, 400 for foreign hosts and
+ambiguous framing, 413 for huge bodies."""
 
 from __future__ import annotations
 
+import asyncio
+from typing import Any
+
 import pytest
 
+from app import guard as guard_module
 from app.asgi import status_body
 from app.config import Settings
 from app.guard import InputGuard
-from app.typing import Receive, Scope, Send
-from tests.app.support import LOCAL, call, http_scope, parse_response, running_service
+from app.typing import Message, Receive, Scope, Send
+from tests.app.support import (
+    IO_TIMEOUT,
+    LOCAL,
+    Exchange,
+    call,
+    http_scope,
+    parse_response,
+    running_service,
+)
 
 
 async def read_body_app(scope: Scope, receive: Receive, send: Send) -> None:
@@ -24,10 +37,20 @@ async def read_body_app(scope: Scope, receive: Receive, send: Send) -> None:
     await send({"type": "http.response.body", "body": str(len(body)).encode()})
 
 
-def guard(**options: object) -> InputGuard:
-    settings: dict[str, object] = {"max_body_bytes": 100, "max_header_bytes": 1024}
+async def answer_at_once_app(scope: Scope, receive: Receive, send: Send) -> None:
+    """Answers 405 without reading the body, as Quart does for POST to a GET-only route."""
+    await send({"type": "http.response.start", "status": 405, "headers": []})
+    await send({"type": "http.response.body", "body": b"not here"})
+
+
+def guard(app: Any = read_body_app, **options: object) -> InputGuard:
+    settings: dict[str, object] = {
+        "max_body_bytes": 100,
+        "max_header_bytes": 1024,
+        "max_url_bytes": 64,
+    }
     settings.update(options)
-    return InputGuard(read_body_app, **settings)  # type: ignore[arg-type]
+    return InputGuard(app, **settings)  # type: ignore[arg-type]
 
 
 async def test_a_request_within_every_limit_passes() -> None:
@@ -46,6 +69,53 @@ async def test_a_header_block_over_the_limit_gets_431_and_close() -> None:
     assert exchange.status == 431
     assert exchange.header(b"connection") == b"close"
     assert exchange.body == b"431 Request Header Fields Too Large\n"
+
+
+async def test_a_target_within_the_url_limit_passes() -> None:
+    scope = http_scope("/" + "u" * 40, headers=[(b"host", b"a")])
+    scope["query_string"] = b"q=" + b"v" * 20
+
+    assert (await call(guard(), scope)).status == 200
+
+
+@pytest.mark.parametrize(
+    ("path", "query"),
+    [("/" + "u" * 64, b""), ("/search", b"q=" + b"v" * 60)],
+    ids=["long-path", "long-query"],
+)
+async def test_a_target_over_the_url_limit_gets_414_and_close(path: str, query: bytes) -> None:
+    scope = http_scope(path, headers=[(b"host", b"a")])
+    scope["query_string"] = query
+
+    exchange = await call(guard(), scope)
+
+    assert exchange.status == 414
+    assert exchange.header(b"connection") == b"close"
+    assert exchange.body == status_body(414)
+
+
+@pytest.mark.parametrize(
+    "framing",
+    [
+        [(b"content-length", b"6"), (b"transfer-encoding", b"chunked")],
+        [(b"transfer-encoding", b"chunked"), (b"content-length", b"6")],
+        [(b"content-length", b"6"), (b"content-length", b"6")],
+        [(b"content-length", b"0"), (b"content-length", b"30")],
+        [(b"transfer-encoding", b"chunked"), (b"transfer-encoding", b"chunked")],
+    ],
+    ids=["cl-te", "te-cl", "cl-cl-same", "cl-cl-different", "te-te"],
+)
+async def test_ambiguous_body_framing_gets_400_and_close_without_the_app(
+    framing: list[tuple[bytes, bytes]],
+) -> None:
+    # RFC 9112 6.1 and 6.3: the server and a proxy before it may disagree on where such a body
+    # ends, so what follows it could be a request the proxy never saw (request smuggling).
+    scope = http_scope(method="POST", headers=[(b"host", b"a"), *framing])
+
+    exchange = await call(guard(), scope, [b"0\r\n\r\n"])
+
+    assert exchange.status == 400
+    assert exchange.header(b"connection") == b"close"
 
 
 async def test_a_declared_body_over_the_limit_gets_413_without_the_app() -> None:
@@ -78,6 +148,53 @@ async def test_an_undeclared_body_is_counted_and_stopped_at_the_limit(http_versi
     assert (within.status, within.body) == (200, b"100")
     assert over.status == 413
     assert over.body == status_body(413)
+
+
+async def test_an_early_answer_to_an_undeclared_body_over_the_limit_becomes_413() -> None:
+    # The app refuses before reading: the answer waits for the body, which turns out too big.
+    scope = http_scope(method="POST", headers=[(b"host", b"a"), (b"transfer-encoding", b"chunked")])
+
+    exchange = await call(guard(answer_at_once_app), scope, [b"x" * 60, b"x" * 41, b"x" * 10])
+
+    assert exchange.status == 413
+    assert exchange.header(b"connection") == b"close"
+    assert exchange.body == status_body(413)
+
+
+async def test_an_early_answer_to_an_undeclared_body_within_the_limit_goes_out() -> None:
+    scope = http_scope(method="POST", headers=[(b"host", b"a"), (b"transfer-encoding", b"chunked")])
+
+    exchange = await call(guard(answer_at_once_app), scope, [b"x" * 60, b"x" * 40])
+
+    assert (exchange.status, exchange.body) == (405, b"not here")
+    assert exchange.messages[-1].get("more_body", False) is False
+
+
+async def test_an_early_answer_waits_for_a_stalled_body_only_briefly(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(guard_module, "HOLD_SECONDS", 0.05)
+    monkeypatch.setattr(guard_module, "LINGER_SECONDS", 0.2)
+    scope = http_scope(method="POST", headers=[(b"host", b"a"), (b"transfer-encoding", b"chunked")])
+    sent: list[Message] = []
+    answered = asyncio.Event()
+
+    async def stalled_client() -> Message:
+        if not sent and not answered.is_set():
+            answered.set()  # one chunk, then nothing more: the body never ends
+            return {"type": "http.request", "body": b"x" * 10, "more_body": True}
+        await asyncio.sleep(60)
+        raise AssertionError("the guard waited for the body too long")
+
+    async def record(message: Message) -> None:
+        sent.append(message)
+
+    app = guard(answer_at_once_app)
+    await asyncio.wait_for(app(scope, stalled_client, record), IO_TIMEOUT)
+
+    exchange = Exchange(sent)
+    assert (exchange.status, exchange.body) == (405, b"not here")
+    assert sent[-1] == {"type": "http.response.body", "body": b"", "more_body": False}
 
 
 @pytest.mark.parametrize(
@@ -139,10 +256,10 @@ async def test_a_huge_body_gets_a_readable_413_and_the_service_stays_up() -> Non
         assert (await running.get("/healthz")).status == 200
 
 
-async def test_a_huge_chunked_upload_still_gets_a_readable_answer() -> None:
-    # The route refuses POST at once, so 405 usually wins the race with the 413; either way
-    # the client, which sends all 8 MiB before reading, must be able to read the answer.
-    async with running_service(Settings(host=LOCAL, port=0, max_body_bytes=1000)) as running:
+async def test_a_huge_chunked_upload_gets_a_readable_413_like_a_declared_one() -> None:
+    # The route refuses POST at once, but the body is over the limit: 413, as with a
+    # Content-Length, and readable by a client that sends all 8 MiB before reading.
+    async with running_service(Settings(host=LOCAL, port=0)) as running:  # 1 MiB limit
         chunk = b"10000\r\n" + b"y" * 0x10000 + b"\r\n"
         raw = await running.exchange(
             f"POST / HTTP/1.1\r\nHost: {LOCAL}\r\nConnection: close\r\n"
@@ -151,5 +268,35 @@ async def test_a_huge_chunked_upload_still_gets_a_readable_answer() -> None:
             + b"0\r\n\r\n"
         )
 
-        assert parse_response(raw).status in {405, 413}
+        response = parse_response(raw)
+        assert response.status == 413
+        assert response.header("connection") == "close"
+        assert response.header("x-frame-options") == "DENY"
+        assert (await running.get("/healthz")).status == 200
+
+
+async def test_a_request_hidden_behind_cl_te_is_never_served() -> None:
+    async with running_service(Settings(host=LOCAL, port=0)) as running:
+        raw = await running.exchange(  # reads until the service closes the connection
+            f"POST / HTTP/1.1\r\nHost: {LOCAL}\r\nContent-Length: 6\r\n"
+            "Transfer-Encoding: chunked\r\n\r\n0\r\n\r\n"
+            f"GET /smuggled HTTP/1.1\r\nHost: {LOCAL}\r\n\r\n".encode()
+        )
+
+        assert raw.count(b"HTTP/1.1 ") == 1, raw
+        response = parse_response(raw)
+        assert response.status == 400
+        assert response.header("connection") == "close"
+        assert response.header("x-frame-options") == "DENY"
+        assert "/smuggled" not in [line["path"] for line in running.access_lines()]
+        assert (await running.get("/healthz")).status == 200
+
+
+async def test_a_32_kib_target_gets_414_with_the_security_headers() -> None:
+    async with running_service(Settings(host=LOCAL, port=0)) as running:
+        response = await running.get("/" + "u" * (32 * 1024))
+
+        assert response.status == 414
+        assert response.header("connection") == "close"
+        assert response.header("x-frame-options") == "DENY"
         assert (await running.get("/healthz")).status == 200

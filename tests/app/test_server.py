@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from app import server
-from app.config import Settings
+from app.config import KIB, Settings
 from app.errors import MissingExtra, StartupError
 from app.logging import AccessLogWriter
 from app.service import create_app
@@ -35,7 +35,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_hypercorn_is_told_to_stay_quiet_and_keep_connections_past_cloudflared() -> None:
-    settings = Settings(grace_period=7, max_header_bytes=4096)
+    settings = Settings(grace_period=7, max_header_bytes=4096, max_url_bytes=2048)
 
     config = server.hypercorn_config(settings, 3)
 
@@ -43,7 +43,7 @@ def test_hypercorn_is_told_to_stay_quiet_and_keep_connections_past_cloudflared()
     assert config.include_server_header is False
     assert config.keep_alive_timeout == settings.keep_alive_timeout > 90
     assert config.graceful_timeout == 7
-    assert config.h11_max_incomplete_size == 4096
+    assert config.h11_max_incomplete_size >= 4096 + 2048  # a head within both limits
     assert config.accesslog is None
     assert all(name != b"server" for name, _ in config.response_headers("h11"))
 
@@ -162,6 +162,23 @@ async def test_an_oversized_header_block_is_431_however_it_arrives() -> None:
         assert parse_response(raw).status == 431
 
         assert (await running.get("/healthz")).status == 200
+
+
+async def test_a_head_within_the_limits_is_served_however_it_arrives() -> None:
+    # A long target and many headers, each within its limit, arriving in pieces: Hypercorn's
+    # buffer for an incomplete head must hold both, or it refuses what the guard would serve.
+    async with running_service(local(max_header_bytes=16 * KIB, max_url_bytes=8 * KIB)) as running:
+        reader, writer = await running.connect()
+        writer.write(f"GET /?q={'u' * 7000} HTTP/1.1\r\nHost: {LOCAL}\r\n".encode())
+        for number in range(12):
+            writer.write(f"X-Header-{number}: {'h' * 1000}\r\n".encode())
+            await writer.drain()
+            await asyncio.sleep(0.01)
+        writer.write(b"Connection: close\r\n\r\n")
+        raw = await asyncio.wait_for(reader.read(-1), 5)
+        writer.close()
+
+        assert parse_response(raw).status == 200
 
 
 async def test_keep_alive_serves_several_requests_on_one_connection() -> None:

@@ -38,7 +38,16 @@ from scripts.settings import Settings
 DOIT_CONFIG = {"default_tasks": ["deploy"], "sort": "definition", "verbosity": 2}
 
 #: The command-line variables the stack tasks read (see scripts/options.py).
-STACK_VARS = ("mode", "target", "replicas", "port", "project", "endpoint_mode", "token_file")
+STACK_VARS = (
+    "mode",
+    "target",
+    "replicas",
+    "port",
+    "project",
+    "endpoint_mode",
+    "token_file",
+    "health_timeout",
+)
 #: The bench's variables (doit hands every variable to every task, hence distinct names).
 BENCH_VARS = (
     "concurrency",

@@ -323,7 +323,7 @@ def run_until_healthy(
         user="1000:1000",
         init=True,
         network_mode="none",
-        mem_limit="256m",
+        mem_limit="384m",
         pids_limit=64,
         labels={CANDIDATE_LABEL: "1"},
         platform=platform,

@@ -31,7 +31,10 @@ async def add_security_headers(response: Response) -> Response:
     )
     response.headers["Cross-Origin-Opener-Policy"] = "same-origin"
     response.headers["Cross-Origin-Resource-Policy"] = "same-origin"
-    response.headers["Cache-Control"] = "no-store"
+    response.headers["Cross-Origin-Embedder-Policy"] = "require-corp"
+    response.headers["Cache-Control"] = "no-store, max-age=0"
+    response.headers["X-Permitted-Cross-Domain-Policies"] = "none"
+    response.headers["X-XSS-Protection"] = "0"
     return response
 
 

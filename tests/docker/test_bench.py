@@ -72,7 +72,7 @@ def test_a_short_bench_measures_every_phase_and_writes_its_report(
     assert result.scaling_efficiency() is not None
     assert result.timeline, "the service container's memory was sampled"
     assert any(p.cpu_cores for p in result.points)
-    assert result.limits == {"cpus": 1.0, "memory": 256 << 20, "pids": 64}
+    assert result.limits == {"cpus": 1.0, "memory": 384 << 20, "pids": 64}
 
     written = json.loads((tmp_path / f"{result.started}.json").read_text())
     assert written["figures"]["connections"] == 8

@@ -69,12 +69,12 @@ def test_server_containers_get_the_compose_files_limits_and_hardening() -> None:
     assert kwargs["security_opt"] == ["no-new-privileges:true"]
     assert kwargs["user"] == "1000:1000"
     assert kwargs["init"] is True
-    assert (kwargs["mem_limit"], kwargs["memswap_limit"]) == (256 * MIB, 256 * MIB)
+    assert (kwargs["mem_limit"], kwargs["memswap_limit"]) == (384 * MIB, 384 * MIB)
     assert (kwargs["pids_limit"], kwargs["nano_cpus"]) == (64, 1_000_000_000)
     assert kwargs["environment"]["APP_LOG_LEVEL"] == "info"
     assert kwargs["log_config"]["Config"] == {"max-file": "3", "max-size": "10m"}
     assert kwargs["labels"] == {bench.LABEL: "r1"}
-    assert bench.limits_of(service) == {"cpus": 1.0, "memory": 256 * MIB, "pids": 64}
+    assert bench.limits_of(service) == {"cpus": 1.0, "memory": 384 * MIB, "pids": 64}
 
 
 def test_the_fd_limit_is_raised_within_the_hard_limit() -> None:

@@ -48,7 +48,7 @@ def test_the_stack_is_version_3_9_with_the_same_services(tunnel_stack: dict[str,
 def test_limits_move_under_deploy_resources(tunnel_stack: dict[str, Any]) -> None:
     app = tunnel_stack["services"]["app"]
     assert app["deploy"]["resources"] == {
-        "limits": {"memory": "268435456b", "pids": 64, "cpus": "1"}
+        "limits": {"memory": "402653184b", "pids": 64, "cpus": "1"}
     }
     for key in ("mem_limit", "memswap_limit", "pids_limit", "cpus"):
         assert key not in app

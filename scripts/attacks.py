@@ -297,9 +297,11 @@ def cases(
         ),
         Case(
             id="OVERSIZED-URI",
-            title=f"a request target over {max_url >> 10} KiB gets 414",
+            title=f"a request target over {max_url >> 10} KiB is refused (414, or 431)",
             payload=_get("/" + "u" * (max_url * 4), host),
-            expect=frozenset({414}),
+            # The service answers 414; when the head arrives in pieces (through Docker's
+            # loopback proxy) and outgrows Hypercorn's buffer first, Hypercorn answers 431.
+            expect=frozenset({414, 431}),
         ),
         Case(
             id="OVERSIZED-BODY",

@@ -202,3 +202,104 @@ def test_the_report_file_holds_every_check(tmp_path: Path) -> None:
             {"name": "b", "ok": False, "detail": "bad"},
         ],
     }
+
+
+class _Connector:
+    """A cloudflared container as the SDK shows it: a name and exec_run."""
+
+    def __init__(self, name: str, code: int, output: bytes = b"") -> None:
+        self.name = name
+        self.code = code
+        self.output = output
+        self.commands: list[list[str]] = []
+
+    def exec_run(self, command: list[str]) -> tuple[int, bytes]:
+        self.commands.append(command)
+        return self.code, self.output
+
+
+class _Engine:
+    def __init__(self, connectors: list[_Connector]) -> None:
+        self.containers = self
+        self.connectors = connectors
+        self.filters: dict[str, object] = {}
+
+    def list(self, filters: dict[str, object]) -> list[_Connector]:
+        self.filters = filters
+        return self.connectors
+
+
+def _record() -> verify.StackRecord:
+    return verify.StackRecord(
+        project="zp",
+        mode="tunnel",
+        target="compose",
+        image="zeroport:abc",
+        image_id="sha256:abc",
+        replicas=1,
+        port=8080,
+        url=None,
+        network="zp_origin",
+        started="2026-11-29T00:00:00Z",
+    )
+
+
+def _edge(headers: list[tuple[str, str]]) -> httpx.Client:
+    def answer(request: httpx.Request) -> httpx.Response:
+        assert request.url.scheme == "https"
+        return httpx.Response(200, headers=headers, text="Hello World")
+
+    return httpx.Client(transport=httpx.MockTransport(answer))
+
+
+def test_tunnel_mode_passes_with_ready_connectors_and_an_answer_through_the_edge() -> None:
+    connectors = [_Connector("zp-cloudflared-1", 0), _Connector("zp-cloudflared-2", 0)]
+    edge = [*GOOD_HEADERS, ("server", "cloudflare"), ("cf-ray", "8f0c1d2e3f4a5b6c-AMS")]
+    report = verify.verify_tunnel(
+        _Engine(connectors),  # type: ignore[arg-type]
+        _record(),
+        "https://app.example.com",
+        _edge(edge),
+    )
+    assert report.passed, _failed(report.checks)
+    for connector in connectors:
+        assert connector.commands == [
+            ["cloudflared", "tunnel", "--metrics", "127.0.0.1:20241", "ready"]
+        ]
+
+
+def test_an_answer_without_cf_ray_did_not_come_through_cloudflare() -> None:
+    report = verify.verify_tunnel(
+        _Engine([_Connector("zp-cloudflared-1", 0)]),  # type: ignore[arg-type]
+        _record(),
+        "https://app.example.com",
+        _edge(GOOD_HEADERS),
+    )
+    assert _failed(report.checks) == {"cf-ray header (answered by the edge)": "missing"}
+
+
+def test_a_connector_without_an_edge_connection_fails_before_the_public_url_is_tried() -> None:
+    def unreachable(request: httpx.Request) -> httpx.Response:
+        raise AssertionError("the public URL must not be fetched")
+
+    ready = _Connector("zp-cloudflared-1", 0)
+    not_ready = _Connector("zp-cloudflared-2", 1, b"http://127.0.0.1:20241/ready returned 503")
+    report = verify.verify_tunnel(
+        _Engine([ready, not_ready]),  # type: ignore[arg-type]
+        _record(),
+        "https://app.example.com",
+        httpx.Client(transport=httpx.MockTransport(unreachable)),
+    )
+    assert _failed(report.checks) == {
+        "zp-cloudflared-2 /ready": "http://127.0.0.1:20241/ready returned 503"
+    }
+
+
+def test_no_connector_running_is_a_failed_check() -> None:
+    report = verify.verify_tunnel(
+        _Engine([]),  # type: ignore[arg-type]
+        _record(),
+        "https://app.example.com",
+        _edge(GOOD_HEADERS),
+    )
+    assert _failed(report.checks) == {"cloudflared replicas": "no cloudflared container runs"}

@@ -113,7 +113,7 @@ def task_base_image() -> dict[str, Any]:
 def task_image() -> dict[str, Any]:
     """1.2 image: the shell-less uid-1000 runtime (platforms=..., extras=1 for Access/uvloop)"""
     platforms = get_var("platforms", "")
-    extras = get_var("extras", "0") not in {"0", ""}
+    extras = get_var("extras", "0")
     return {
         "actions": [(step(image.step), [platforms, extras])],
         "file_dep": IMAGE_INPUTS,
@@ -162,9 +162,9 @@ def task_tunnel_config() -> dict[str, Any]:
 
 def task_tunnel() -> dict[str, Any]:
     """2.2 tunnel: provision tunnel, DNS, WAF and rate limits in Cloudflare (dry_run=1 plans)"""
-    dry_run = get_var("dry_run", "0") not in {"0", ""}
+    dry_run = get_var("dry_run", "0")
     return {
-        "actions": [(step(tunnel_steps.provision_step), [], {"dry_run": dry_run})],
+        "actions": [(step(tunnel_steps.provision_step), [dry_run])],
         "file_dep": [str(tunnel_steps.SPEC)],
         "uptodate": [False],
     }

@@ -76,7 +76,7 @@ from scripts.errors import (
     Unhealthy,
 )
 from scripts.image import read_record
-from scripts.options import EndpointMode, StackOptions, Target
+from scripts.options import EndpointMode, StackOptions, Target, number_var
 from scripts.settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -143,7 +143,7 @@ class BenchOptions:
         default = cls()
 
         def number(name: str, low: float, high: float) -> float:
-            return _number(variables, name, float(getattr(default, name)), low, high)
+            return number_var(variables, name, float(getattr(default, name)), low, high)
 
         options = cls(
             concurrency=_integers(variables, "concurrency", default.concurrency),
@@ -178,21 +178,6 @@ class BenchOptions:
         if self.scaling:
             seconds += 2 * (self.warmup + self.duration)
         return seconds
-
-
-def _number(
-    variables: Mapping[str, str], name: str, default: float, low: float, high: float
-) -> float:
-    value = variables.get(name)
-    if value is None:
-        return default
-    try:
-        number = float(value)
-    except ValueError:
-        number = low - 1
-    if not low <= number <= high:
-        raise ParamError(name, value, f"a number {low:g}-{high:g}")
-    return number
 
 
 def _integers(variables: Mapping[str, str], name: str, default: tuple[int, ...]) -> tuple[int, ...]:

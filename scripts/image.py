@@ -42,6 +42,7 @@ from scripts.errors import (
     Unhealthy,
     WorkflowError,
 )
+from scripts.options import flag_var
 from scripts.settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -356,8 +357,12 @@ def wait_healthy(docker_engine: DockerClient, container_id: str, timeout: float)
     return f"{state} after {timeout:g} s"
 
 
-def step(platforms: str = "", extras: bool = False) -> None:
-    """doit image: build every requested platform (default: this host's) and record them."""
+def step(platforms: str = "", extras: str = "0") -> None:
+    """doit image: build every requested platform (default: this host's) and record them.
+
+    ``extras=1`` installs the optional extras (Access JWT check, uvloop) too.
+    """
+    with_extras = flag_var({"extras": extras}, "extras", default=False)
     settings = Settings.from_env()
     host = f"linux/{settings.host_arch}"
     chosen = parse_platforms(platforms or host)
@@ -373,7 +378,7 @@ def step(platforms: str = "", extras: bool = False) -> None:
             platform=platform,
             base_ref=base.ref,
             provenance=provenance,
-            extras=extras,
+            extras=with_extras,
         )
         arch = platform.rsplit("/", 1)[-1]
         if arch != settings.host_arch:

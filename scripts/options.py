@@ -1,8 +1,8 @@
 """The deploy options a user passes on the command line (``doit deploy mode=tunnel ...``).
 
-doit hands ``key=value`` arguments to every task as command-line variables; this module is
-the one place that reads and validates them, so a bad value stops the run with one line
-before anything starts.
+doit hands ``key=value`` arguments to every task as command-line variables; this module reads
+and validates them (its ``*_var`` helpers serve the other steps too), so a bad value stops
+the run with one line.
 """
 
 from __future__ import annotations
@@ -59,15 +59,17 @@ class StackOptions:
         """Validate doit's command-line variables; unknown ones are left to other tasks."""
         defaults = cls()
         return cls(
-            mode=_choice(variables, "mode", Mode, defaults.mode),
-            target=_choice(variables, "target", Target, defaults.target),
-            replicas=_integer(variables, "replicas", defaults.replicas, 1, 20),
-            port=_integer(variables, "port", defaults.port, 1024, 65535),
+            mode=choice_var(variables, "mode", Mode, defaults.mode),
+            target=choice_var(variables, "target", Target, defaults.target),
+            replicas=integer_var(variables, "replicas", defaults.replicas, 1, 20),
+            port=integer_var(variables, "port", defaults.port, 1024, 65535),
             project=_project(variables.get("project", defaults.project)),
-            endpoint_mode=_choice(variables, "endpoint_mode", EndpointMode, defaults.endpoint_mode),
+            endpoint_mode=choice_var(
+                variables, "endpoint_mode", EndpointMode, defaults.endpoint_mode
+            ),
             token_file=Path(variables.get("token_file", str(defaults.token_file))),
             health_timeout=float(
-                _integer(variables, "health_timeout", int(defaults.health_timeout), 5, 1800)
+                integer_var(variables, "health_timeout", int(defaults.health_timeout), 5, 1800)
             ),
         )
 
@@ -96,7 +98,8 @@ class StackOptions:
 E = TypeVar("E", bound=enum.StrEnum)
 
 
-def _choice(variables: Mapping[str, str], name: str, kind: type[E], default: E) -> E:
+def choice_var(variables: Mapping[str, str], name: str, kind: type[E], default: E) -> E:
+    """A variable naming a member of ``kind``, or ``default`` when it is not given."""
     value = variables.get(name)
     if value is None:
         return default
@@ -107,7 +110,8 @@ def _choice(variables: Mapping[str, str], name: str, kind: type[E], default: E) 
         raise ParamError(name, value, allowed) from None
 
 
-def _integer(variables: Mapping[str, str], name: str, default: int, low: int, high: int) -> int:
+def integer_var(variables: Mapping[str, str], name: str, default: int, low: int, high: int) -> int:
+    """An integer variable within ``low``-``high``, or ``default`` when it is not given."""
     value = variables.get(name)
     if value is None:
         return default
@@ -118,6 +122,32 @@ def _integer(variables: Mapping[str, str], name: str, default: int, low: int, hi
     if not low <= number <= high:
         raise ParamError(name, value, f"an integer {low}-{high}")
     return number
+
+
+def number_var(
+    variables: Mapping[str, str], name: str, default: float, low: float, high: float
+) -> float:
+    """A number variable within ``low``-``high``, or ``default`` when it is not given."""
+    value = variables.get(name)
+    if value is None:
+        return default
+    try:
+        number = float(value)
+    except ValueError:
+        number = low - 1
+    if not low <= number <= high:
+        raise ParamError(name, value, f"a number {low:g}-{high:g}")
+    return number
+
+
+def flag_var(variables: Mapping[str, str], name: str, default: bool) -> bool:
+    """A yes/no variable (1/0, true/false, yes/no), or ``default`` when it is not given."""
+    value = variables.get(name)
+    if value is None:
+        return default
+    if value.lower() not in {"0", "1", "true", "false", "yes", "no"}:
+        raise ParamError(name, value, "1 or 0")
+    return value.lower() in {"1", "true", "yes"}
 
 
 def _project(value: str) -> str:

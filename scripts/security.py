@@ -35,12 +35,12 @@ from docker import DockerClient
 from scripts import attacks, engine, paths, stack, tools
 from scripts.checks import Check, failed
 from scripts.container_audit import ExpectedPorts, audit_containers, audit_image
-from scripts.errors import DeployError, GateFailed, ParamError, ReportError, ToolError
+from scripts.errors import DeployError, GateFailed, ReportError, ToolError
 from scripts.headers_grade import Grade, grade_check, grade_headers, rank
 from scripts.image import read_record
 from scripts.isolation import PROJECT as ISOLATION_PROJECT
 from scripts.isolation import isolation_checks
-from scripts.options import StackOptions
+from scripts.options import StackOptions, flag_var, integer_var
 from scripts.settings import Settings
 from tunnel.spec import TunnelSpec, load_spec
 from tunnel.waf import check_rules
@@ -82,37 +82,19 @@ class SecurityOptions:
         """Validate doit's command-line variables (``fresh=1 fresh_port=18300 min_grade=A``)."""
         default = cls()
         options = cls(
-            fresh=_flag(variables, "fresh", default.fresh),
-            fresh_port=_integer(variables, "fresh_port", default.fresh_port, 1024, 65535),
+            fresh=flag_var(variables, "fresh", default.fresh),
+            fresh_port=integer_var(variables, "fresh_port", default.fresh_port, 1024, 65535),
             min_grade=variables.get("min_grade", default.min_grade),
-            slow_connections=_integer(
+            slow_connections=integer_var(
                 variables, "slow_connections", default.slow_connections, 1, 5000
             ),
-            burst_connections=_integer(
+            burst_connections=integer_var(
                 variables, "burst_connections", default.burst_connections, 1, 5000
             ),
-            isolation=_flag(variables, "isolation", default.isolation),
+            isolation=flag_var(variables, "isolation", default.isolation),
         )
         rank(options.min_grade)  # ParamError for an unknown letter
         return options
-
-
-def _flag(variables: Mapping[str, str], name: str, default: bool) -> bool:
-    value = variables.get(name)
-    if value is None:
-        return default
-    if value.lower() not in {"0", "1", "true", "false", "yes", "no"}:
-        raise ParamError(name, value, "1 or 0")
-    return value.lower() in {"1", "true", "yes"}
-
-
-def _integer(variables: Mapping[str, str], name: str, default: int, low: int, high: int) -> int:
-    value = variables.get(name)
-    if value is None:
-        return default
-    if not value.isdigit() or not low <= int(value) <= high:
-        raise ParamError(name, value, f"an integer {low}-{high}")
-    return int(value)
 
 
 @dataclass(frozen=True, kw_only=True)

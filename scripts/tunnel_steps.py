@@ -16,6 +16,7 @@ from pathlib import Path
 
 from scripts import paths, stack
 from scripts.errors import VerifyError
+from scripts.options import flag_var
 from tunnel import model, provision, validate
 from tunnel.settings import CloudflareSettings
 from tunnel.spec import load_spec
@@ -48,18 +49,19 @@ def config_step(spec_path: Path = SPEC) -> None:
     )
 
 
-def provision_step(*, dry_run: bool, spec_path: Path = SPEC) -> None:
+def provision_step(dry_run: str = "0", spec_path: Path = SPEC) -> None:
     """doit tunnel: make the Cloudflare account match the spec (``dry_run=1``: plan only)."""
+    plan_only = flag_var({"dry_run": dry_run}, "dry_run", default=False)
     spec = load_spec(spec_path)
     report = provision.provision(
         spec,
         CloudflareSettings.from_env(),
-        dry_run=dry_run,
-        token_file=None if dry_run else TOKEN_FILE,
+        dry_run=plan_only,
+        token_file=None if plan_only else TOKEN_FILE,
     )
     for line in report.lines():
         logger.info("%s", line)
-    if not dry_run:
+    if not plan_only:
         hand_over(TOKEN_FILE, stack.connector_user())
 
 

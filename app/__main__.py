@@ -39,17 +39,19 @@ def _serve() -> int:
 
     settings = Settings.from_env()
 
-    from app import server
+    from app import connections, server
     from app.logging import configure
     from app.service import create_app
 
     configure(settings.log_level)
     service = create_app(settings)
+    gauge = connections.gauge_for(settings.max_connections)
     metrics_app = None
     if service.metrics_registry is not None:
         from app.headers import SecurityHeaders, security_headers
-        from app.metrics import MetricsApp
+        from app.metrics import ConnectionCollector, MetricsApp
 
+        ConnectionCollector(gauge, service.metrics_registry)
         metrics_app = SecurityHeaders(
             MetricsApp(service.metrics_registry), security_headers(settings)
         )
@@ -60,6 +62,7 @@ def _serve() -> int:
         lifecycle=service.lifecycle,
         metrics_app=metrics_app,
         flush=access_log.flush if access_log is not None else None,
+        gauge=gauge,
     )
 
 

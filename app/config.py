@@ -56,6 +56,10 @@ class Settings:
     #: first (Hypercorn's default is 5 s), a request cloudflared sends on it at that moment gets
     #: EOF and the visitor a 502. So the origin must outlast cloudflared: above 90 s.
     keep_alive_timeout: float = 120 * SECONDS
+    #: Open connections one serving process keeps at most (APP_MAX_CONNECTIONS); more are
+    #: closed as they arrive. Above the 10,000 that ``doit bench`` holds, and lowered at start
+    #: to what the descriptor limit (``ulimit -n``) leaves room for.
+    max_connections: int = 12_000
     #: Seconds in-flight requests get to finish once shutdown begins (APP_GRACE_PERIOD).
     grace_period: float = 10 * SECONDS
     #: Seconds /readyz answers 503 before the listener closes (APP_SHUTDOWN_DELAY): set it to
@@ -108,6 +112,7 @@ class Settings:
             keep_alive_timeout=env.seconds(
                 "APP_KEEP_ALIVE_TIMEOUT", cls.keep_alive_timeout, 1, 3600
             ),
+            max_connections=env.integer("APP_MAX_CONNECTIONS", cls.max_connections, 1, 1_000_000),
             grace_period=env.seconds("APP_GRACE_PERIOD", cls.grace_period, 0, 600),
             shutdown_delay=env.seconds("APP_SHUTDOWN_DELAY", cls.shutdown_delay, 0, 600),
             max_body_bytes=env.integer("APP_MAX_BODY_BYTES", cls.max_body_bytes, 0, 1 << 40),

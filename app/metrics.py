@@ -1,20 +1,25 @@
-"""Prometheus metrics: a request counter and a latency histogram, on their own listener.
+"""Prometheus metrics: requests, latency and connections, on their own listener.
 
 Off unless ``APP_METRICS_PORT`` is set. Then :class:`Metrics` counts and times every request of
-the service, and :class:`MetricsApp` answers ``GET /metrics`` on the separate port, so the
-public hostname (which routes to the service port only) never exposes them.
+the service, :class:`ConnectionCollector` reports open and refused connections, and
+:class:`MetricsApp` answers ``GET /metrics`` on the separate port, so the public hostname
+(which routes to the service port only) never exposes them.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from time import perf_counter
 from typing import Final
 
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.exposition import generate_latest
 from prometheus_client.process_collector import ProcessCollector
+from prometheus_client.registry import Collector
 
 from app.asgi import acknowledge_lifespan, send_status
+from app.connections import ConnectionGauge
 from app.typing import ASGIApp, Message, Receive, Scope, Send
 
 # Methods get their own label value; any other token a client sends counts as "other", so a
@@ -85,6 +90,30 @@ class Metrics:
             method = scope["method"] if scope["method"] in KNOWN_METHODS else "other"
             self.requests.labels(method, str(status)).inc()
             self.latency.labels(method).observe(perf_counter() - start)
+
+
+class ConnectionCollector(Collector):
+    """Open connections, their cap and the refused ones, read from the server's gauge."""
+
+    def __init__(self, gauge: ConnectionGauge, registry: CollectorRegistry) -> None:
+        self.gauge = gauge
+        registry.register(self)
+
+    def collect(self) -> Iterator[Metric]:
+        """The gauge's figures at scrape time."""
+        yield GaugeMetricFamily(
+            "http_connections_open", "Client connections open now.", value=self.gauge.open
+        )
+        yield GaugeMetricFamily(
+            "http_connections_limit",
+            "Most client connections kept open at once (APP_MAX_CONNECTIONS).",
+            value=self.gauge.limit,
+        )
+        yield CounterMetricFamily(
+            "http_connections_refused",
+            "Client connections closed on arrival because the limit was reached.",
+            value=self.gauge.refused,
+        )
 
 
 class MetricsApp:

@@ -29,10 +29,11 @@ from collections.abc import Callable
 from typing import Any, Final, cast
 
 from hypercorn.asyncio import serve as hypercorn_serve
-from hypercorn.config import Config
 from hypercorn.typing import Framework
 
+from app import connections
 from app.config import KIB, SECONDS, Settings
+from app.connections import ConnectionGauge, ServerConfig
 from app.errors import MissingExtra, StartupError
 from app.lifecycle import Lifecycle
 from app.typing import ASGIApp, Receive, Scope, Send
@@ -50,9 +51,15 @@ _SIGNALS: Final = (signal.SIGTERM, signal.SIGINT)
 LoopFactory = Callable[[], asyncio.AbstractEventLoop]
 
 
-def hypercorn_config(settings: Settings, fd: int) -> Config:
-    """Hypercorn's settings for serving on the listening socket with descriptor ``fd``."""
-    config = Config()
+def hypercorn_config(
+    settings: Settings, fd: int, gauge: ConnectionGauge | None = None
+) -> ServerConfig:
+    """Hypercorn's settings for serving on the listening socket with descriptor ``fd``.
+
+    ``gauge`` caps the connections open on it (None: no cap).
+    """
+    config = ServerConfig()
+    config.connections = gauge
     config.bind = [f"fd://{fd}"]
     config.backlog = BACKLOG
     config.include_server_header = False  # Hypercorn would say "server: hypercorn-h11"
@@ -109,13 +116,18 @@ async def serve(
     lifecycle: Lifecycle,
     metrics: tuple[ASGIApp, socket.socket] | None = None,
     stop: asyncio.Event | None = None,
+    gauge: ConnectionGauge | None = None,
 ) -> bool:
     """Serve ``app`` on ``listener`` until SIGTERM/SIGINT or ``stop`` is set.
 
     Hypercorn takes the listener over (and closes it): ``listener`` is detached here, so that
-    two socket objects never own, and close, one descriptor. Returns True when every request
-    in flight finished within the grace period, False when some were cut off.
+    two socket objects never own, and close, one descriptor. ``gauge`` counts and caps the
+    listener's connections (default: a new one for ``APP_MAX_CONNECTIONS``). Returns True
+    when every request in flight finished within the grace period, False when some were cut
+    off.
     """
+    gauge = gauge or connections.gauge_for(settings.max_connections)
+    connections.install()
     loop = asyncio.get_running_loop()
     stop = asyncio.Event() if stop is None else stop
     requests = _Requests(app)
@@ -137,7 +149,7 @@ async def serve(
         if settings.shutdown_delay:
             await asyncio.sleep(settings.shutdown_delay)
 
-    config = hypercorn_config(settings, listener.detach())
+    config = hypercorn_config(settings, listener.detach(), gauge)
     servers = [_serve_one(requests, config, shutdown_trigger)]
     if metrics is not None:
         metrics_app, metrics_listener = metrics
@@ -203,7 +215,9 @@ class _Requests:
             await asyncio.wait(running, timeout=SHUTDOWN_MARGIN)
 
 
-async def _serve_one(app: ASGIApp, config: Config, shutdown_trigger: Callable[[], Any]) -> None:
+async def _serve_one(
+    app: ASGIApp, config: ServerConfig, shutdown_trigger: Callable[[], Any]
+) -> None:
     await hypercorn_serve(cast(Framework, app), config, shutdown_trigger=shutdown_trigger)
 
 
@@ -214,13 +228,17 @@ def run(
     lifecycle: Lifecycle,
     metrics_app: ASGIApp | None = None,
     flush: Callable[[], None] | None = None,
+    gauge: ConnectionGauge | None = None,
 ) -> int:
     """Serve ``app`` as ``settings`` say until told to stop; the process exit code.
 
     ``metrics_app`` is served on ``APP_METRICS_PORT``; ``flush`` runs once serving ended
-    (the access log's last lines). Raises :class:`StartupError` when it cannot start.
+    (the access log's last lines); ``gauge`` caps the open connections (default: a new one
+    for ``APP_MAX_CONNECTIONS``; each worker process counts its own). Raises
+    :class:`StartupError` when it cannot start.
     """
     factory, loop_name = loop_factory(settings.loop)
+    gauge = gauge or connections.gauge_for(settings.max_connections)
     listener = listen(settings.host, settings.port)
     metrics_listener = None
     if metrics_app is not None and settings.metrics_port is not None:
@@ -231,6 +249,7 @@ def run(
         "loop": loop_name,
         "workers": settings.workers,
         "keep_alive_timeout": settings.keep_alive_timeout,
+        "max_connections": gauge.limit,
         "grace_period": settings.grace_period,
     }
     worker = _Worker(
@@ -241,6 +260,7 @@ def run(
         metrics=(metrics_app, metrics_listener) if metrics_app and metrics_listener else None,
         loop_factory=factory,
         flush=flush,
+        gauge=gauge,
     )
     # Everything built so far (modules, the app) lives as long as the process. Freezing it keeps
     # the collector from walking it again on every full collection, and keeps forked workers
@@ -268,6 +288,7 @@ class _Worker:
         metrics: tuple[ASGIApp, socket.socket] | None,
         loop_factory: LoopFactory | None,
         flush: Callable[[], None] | None,
+        gauge: ConnectionGauge,
     ) -> None:
         self.app = app
         self.settings = settings
@@ -276,6 +297,7 @@ class _Worker:
         self.metrics = metrics
         self.loop_factory = loop_factory
         self.flush = flush
+        self.gauge = gauge
 
     def run(self) -> int:
         with asyncio.Runner(loop_factory=self.loop_factory) as runner:
@@ -286,6 +308,7 @@ class _Worker:
                     self.listener,
                     lifecycle=self.lifecycle,
                     metrics=self.metrics,
+                    gauge=self.gauge,
                 )
             )
         if self.flush is not None:

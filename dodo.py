@@ -57,6 +57,8 @@ BENCH_VARS = (
     "rounds",
     "hold",
     "hold_duration",
+    "soak",
+    "soak_round",
     "scaling",
     "replica_connections",
     "margin",
@@ -71,6 +73,7 @@ SECURITY_VARS = (
     "min_grade",
     "slow_connections",
     "burst_connections",
+    "churn_clients",
     "isolation",
 )
 

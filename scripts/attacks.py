@@ -10,9 +10,11 @@ service can tidy it up) and the answers that are acceptable for it. A case passe
 * no answer carries a stack trace, a ``Server`` header or a product/version string, nor a
   header or text the case forbids (an injected header, a reflected hostile host).
 
-Two cases are not single requests: *slowloris* holds many connections open sending a header
+Three cases are not single requests: *slowloris* holds many connections open sending a header
 line now and then, while a normal client must still be served within a second; *burst* opens
-many connections at once, each of which must be answered.
+many connections at once, each of which must be answered; *churn* is thousands of ordinary
+clients that connect, ask, read the whole answer and hang up, which the service must let go
+of (the caller checks what it still holds afterwards).
 
 Targets are the loopback address of the stack under test (or containers the caller created);
 every connection has a timeout and every loop a bound.
@@ -665,6 +667,84 @@ def burst(
         ok=ok,
         evidence=f"{listing(f'{k}: {v}' for k, v in sorted(counts.items()))} in {took:.1f} s; "
         + (f"next request served in {after * 1000:.0f} ms" if after else "next request not served"),
+    )
+
+
+@dataclass(frozen=True, kw_only=True)
+class Churn:
+    """What :func:`churn` did: clients that came and went, and how they were answered."""
+
+    clients: int
+    answered: int
+    seconds: float
+    #: Clients not answered 200, by what happened ("503", "reset", "timeout" ...).
+    failures: dict[str, int] = field(default_factory=dict)
+
+
+async def _ask_and_hang_up(host: str, port: int, payload: bytes, timeout: float) -> str:
+    """One client: connect, send ``payload``, read the whole answer, close. Its status."""
+    try:
+        async with asyncio.timeout(timeout):
+            reader, writer = await asyncio.open_connection(host, port)
+            try:
+                writer.write(payload)
+                head = await reader.readuntil(b"\r\n\r\n")
+                length = re.search(rb"(?i)\r\ncontent-length:\s*([0-9]+)", head)
+                if length is not None:
+                    await reader.readexactly(int(length.group(1)))
+            finally:
+                writer.close()
+    except TimeoutError:
+        return "timeout"
+    except (OSError, asyncio.IncompleteReadError, asyncio.LimitOverrunError):
+        return "reset"
+    match = _STATUS_LINE.match(head)
+    return match.group(1).decode() if match else "not HTTP"
+
+
+async def _churn(
+    host: str, port: int, payload: bytes, *, clients: int, workers: int, time_limit: float
+) -> tuple[int, dict[str, int]]:
+    remaining = clients
+    outcomes: dict[str, int] = {}
+    deadline = time.monotonic() + time_limit
+
+    async def worker() -> None:
+        nonlocal remaining
+        while remaining > 0 and time.monotonic() < deadline:
+            remaining -= 1
+            outcome = await _ask_and_hang_up(host, port, payload, TIMEOUT)
+            outcomes[outcome] = outcomes.get(outcome, 0) + 1
+
+    await asyncio.gather(*(worker() for _ in range(workers)))
+    return clients - remaining, outcomes
+
+
+def churn(
+    host: str,
+    port: int,
+    host_header: str,
+    *,
+    clients: int = 5000,
+    workers: int = 8,
+    time_limit: float = 60.0,
+) -> Churn:
+    """``clients`` ordinary clients, ``workers`` at a time: connect, ``GET /``, read, hang up.
+
+    The request asks for keep-alive (as browsers and cloudflared do), so it is the client that
+    closes. Stops after ``time_limit`` seconds whatever is left.
+    """
+    payload = f"GET / HTTP/1.1\r\nHost: {host_header}\r\n\r\n".encode("latin-1")
+    started = time.monotonic()
+    done, outcomes = asyncio.run(
+        _churn(host, port, payload, clients=clients, workers=workers, time_limit=time_limit)
+    )
+    answered = outcomes.pop("200", 0)
+    return Churn(
+        clients=done,
+        answered=answered,
+        seconds=time.monotonic() - started,
+        failures=outcomes,
     )
 
 

@@ -15,9 +15,13 @@ What runs, in order (every run bounded in time; all load goes to containers this
    userland proxy in the path. The sweep loads each container's bridge address instead (a
    Linux host reaches it), so that the proxy, which costs as much CPU as a small server,
    neither caps the ceiling nor takes the service's share of the cores.
-4. A hold of 10,000 concurrent connections on the service (the open-files limit is raised for
+4. A soak: sustained load on the service at the reference concurrency for a stated time, as
+   back-to-back wrk runs that each open fresh connections (so clients keep arriving and
+   leaving, as they do in production). The slope of the service's resident memory over it,
+   after the first run, is gated: a leak per connection or per request shows as a climb.
+5. A hold of 10,000 concurrent connections on the service (the open-files limit is raised for
    it, within the hard limit), for a bounded time; whether the container survived is recorded.
-5. Replicas: the stack deployed to swarm with 1, then 2 app replicas, loaded from a wrk
+6. Replicas: the stack deployed to swarm with 1, then 2 app replicas, loaded from a wrk
    container on the stack's overlay network (swarm cannot publish on loopback alone). This
    machine's kernel has no IPVS, so swarm's VIP does not route: the stack runs in ``dnsrr``
    endpoint mode and wrk's threads are spread over the replicas' addresses
@@ -58,6 +62,7 @@ from scripts.bench_report import (
     Margins,
     Point,
     Round,
+    Soak,
     Usage,
     enforce,
     gate,
@@ -115,6 +120,10 @@ class BenchOptions:
     #: Connections the hold keeps open (0 skips it), and for how long.
     hold: int = 10_000
     hold_duration: float = 10.0
+    #: Seconds of sustained load whose memory slope is gated (0 skips it), in runs of
+    #: ``soak_round`` seconds, each with fresh connections.
+    soak: float = 60.0
+    soak_round: float = 5.0
     #: Compare 1 and 2 replicas on swarm (``scaling=0`` skips it).
     scaling: bool = True
     replica_connections: int = 64
@@ -153,6 +162,8 @@ class BenchOptions:
             rounds=int(number("rounds", 1, 21)),
             hold=int(number("hold", 0, 100_000)),
             hold_duration=number("hold_duration", 1, 600),
+            soak=number("soak", 0, 86_400),
+            soak_round=number("soak_round", 1, 600),
             scaling=number("scaling", 0, 1) == 1,
             replica_connections=int(number("replica_connections", 2, 100_000)),
             margin=number("margin", 0, 10),
@@ -175,6 +186,7 @@ class BenchOptions:
         seconds = 2 * self.warmup + 2 * self.duration * pairs + self.duration
         if self.hold:
             seconds += self.hold_duration
+        seconds += self.soak
         if self.scaling:
             seconds += 2 * (self.warmup + self.duration)
         return seconds
@@ -409,6 +421,8 @@ def single_container_phase(run: Run) -> None:
                 )
                 note = "through 127.0.0.1 and Docker's userland proxy, as in local mode"
                 result.points.append(Point.from_wrk("service-loopback", *measured, note=note))
+            if options.soak:
+                result.soak = soak(run, boxes.urls["service"], service, sampler)
             if options.hold:
                 result.hold = hold(run, boxes.urls["service"], service)
             run.sampler = None
@@ -429,6 +443,29 @@ def median_pair(pairs: list[tuple[Point, Point]]) -> tuple[Point, Point]:
     """The pair whose service/ceiling throughput ratio is the median of ``pairs``."""
     ordered = sorted(pairs, key=lambda pair: pair[0].rps / pair[1].rps if pair[1].rps else 0.0)
     return ordered[len(ordered) // 2]
+
+
+def soak(run: Run, url: str, box: Container, sampler: Sampler) -> Soak:
+    """Load the service for ``options.soak`` seconds in runs with fresh connections each."""
+    options = run.options
+    rounds = max(1, round(options.soak / options.soak_round))
+    points = []
+    start = time.monotonic()
+    for number in range(rounds):
+        load = run.host_wrk(url, options.reference, options.soak_round)
+        points.append(
+            Point.from_wrk(
+                "soak",
+                *run.measure(f"soak {number + 1}/{rounds} c={options.reference}", [box], load),
+            )
+        )
+    ident = str(box.id)
+    samples = [
+        (round(sample.at - start, 2), sample.rss)
+        for sample in list(sampler.samples)
+        if sample.container == ident and sample.at >= start
+    ]
+    return Soak(rounds=points, samples=samples, settle=options.soak_round)
 
 
 def hold(run: Run, url: str, box: Container) -> Point:

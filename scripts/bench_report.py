@@ -38,6 +38,12 @@ MIB = 1 << 20
 CPU_FLOOR = 0.8
 #: Undisturbed rounds the gate needs (of the ``rounds`` measured) to judge a run.
 MIN_ROUNDS = 2
+#: Steepest climb of the service's resident memory over the soak that passes, in MiB per
+#: minute. A connection kept after its client left costs ~15 kB, so 64 of them a 5-second
+#: round climb ~11 MiB a minute, and 20 bytes kept per request at 2,000 requests/s climb
+#: ~2.3; the allocator settling in after a cold start measured up to 1.9 over one minute
+#: here (and 0.17 over ten), which the sweep before the soak has already taken.
+SOAK_SLOPE_LIMIT = 2.0
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -149,6 +155,70 @@ class Round:
 
 
 @dataclass(frozen=True, kw_only=True)
+class Soak:
+    """Sustained load on the service, and how its resident memory moved meanwhile."""
+
+    rounds: list[Point]
+    #: The service container's resident memory (cgroup rss): (seconds since the start, bytes).
+    samples: list[tuple[float, int]]
+    #: Seconds at the start left out of the slope (the first run: warming up).
+    settle: float
+
+    @property
+    def seconds(self) -> float:
+        """Seconds of load, all runs together."""
+        return sum(point.duration for point in self.rounds)
+
+    @property
+    def requests(self) -> int:
+        """Requests answered over the soak."""
+        return sum(point.requests for point in self.rounds)
+
+    @property
+    def errors(self) -> int:
+        """Non-2xx answers and socket errors over the soak."""
+        return sum(point.non_2xx + point.socket_errors for point in self.rounds)
+
+    def slope(self) -> float | None:
+        """Least-squares slope of resident memory after ``settle``, in MiB per minute.
+
+        Fitted to the median of each ``settle``-long window rather than to every sample: a
+        health check's process, which lives for a moment every few seconds, is in the
+        container's memory too, and a median leaves it out.
+        """
+        windows: dict[int, list[int]] = {}
+        for t, memory in self.samples:
+            if t >= self.settle:
+                windows.setdefault(int(t // self.settle), []).append(memory)
+        kept = [
+            ((index + 0.5) * self.settle, statistics.median(values))
+            for index, values in sorted(windows.items())
+        ]
+        if len(kept) < 3:
+            return None
+        mean_t = statistics.fmean(t for t, _ in kept)
+        mean_m = statistics.fmean(m for _, m in kept)
+        spread = sum((t - mean_t) ** 2 for t, _ in kept)
+        if not spread:
+            return None
+        per_second = sum((t - mean_t) * (m - mean_m) for t, m in kept) / spread
+        return per_second * 60 / MIB
+
+    def to_json(self) -> dict[str, Any]:
+        """The soak as JSON-ready data, its slope alongside."""
+        return asdict(self) | {"slope_mib_per_minute": _round(self.slope())}
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Soak:
+        """Read a soak written by :meth:`to_json`."""
+        return cls(
+            rounds=[Point.from_json(p) for p in data["rounds"]],
+            samples=[(float(t), int(m)) for t, m in data["samples"]],
+            settle=float(data["settle"]),
+        )
+
+
+@dataclass(frozen=True, kw_only=True)
 class Figures:
     """The numbers the gate compares, all at the reference concurrency."""
 
@@ -184,6 +254,7 @@ class BenchResult:
     #: Every service/ceiling pair measured at the reference concurrency.
     rounds: list[Round] = field(default_factory=list)
     hold: Point | None = None
+    soak: Soak | None = None
     replicas: list[Point] = field(default_factory=list)
     #: The service container's working set over time: (seconds since start, bytes).
     timeline: list[tuple[float, int]] = field(default_factory=list)
@@ -286,6 +357,7 @@ class BenchResult:
             for p in self.sweep("service")
         }
         data["scaling_efficiency"] = _round(self.scaling_efficiency())
+        data["soak"] = self.soak.to_json() if self.soak else None
         try:
             data["figures"] = asdict(self.figures())
         except ReportError:
@@ -302,6 +374,7 @@ class BenchResult:
             fields["replicas"] = [Point.from_json(p) for p in data.get("replicas", [])]
             fields["rounds"] = [Round.from_json(r) for r in data.get("rounds", [])]
             fields["hold"] = Point.from_json(data["hold"]) if data.get("hold") else None
+            fields["soak"] = Soak.from_json(data["soak"]) if data.get("soak") else None
             fields["timeline"] = [(float(t), int(m)) for t, m in data.get("timeline", [])]
             fields["phases"] = [(float(a), float(b), str(c)) for a, b, c in data.get("phases", [])]
             return cls(**fields)
@@ -485,18 +558,21 @@ def gate(
     """The gate's verdict as report data; :func:`enforce` turns a failure into an error.
 
     A run the machine disturbed (see :meth:`BenchResult.disturbed`) is not judged: its verdict
-    fails, whatever the figures, and it cannot become the baseline. With ``accept`` any other
-    run becomes the new baseline: the verdict still compares it with the old one, for the
-    record, and is ok.
+    fails, whatever the figures, and it cannot become the baseline. The absolute checks
+    (:func:`absolute_checks`) must pass in every run, a baseline or not. With ``accept`` any
+    other run becomes the new baseline: the verdict still compares it with the old one, for
+    the record.
     """
     figures = result.figures()
+    checks = absolute_checks(result)
     verdict: dict[str, Any] = {
-        "ok": True,
+        "ok": all(check["ok"] for check in checks),
         "accepted": accept,
         "margin": margins.margin,
         "p99_margin": margins.p99,
         "baseline": None,
         "disturbed": result.disturbed(),
+        "checks": checks,
         "comparisons": [],
     }
     if verdict["disturbed"]:
@@ -511,11 +587,33 @@ def gate(
             "or record a new baseline: doit bench accept=1"
         )
     comparisons = compare(figures, baseline.figures, margins)
+    regressed = not accept and any(c.regressed for c in comparisons)
     return verdict | {
-        "ok": accept or not any(c.regressed for c in comparisons),
+        "ok": verdict["ok"] and not regressed,
         "baseline": baseline.recorded,
         "comparisons": [asdict(c) | {"text": c.describe()} for c in comparisons],
     }
+
+
+def absolute_checks(result: BenchResult) -> list[dict[str, Any]]:
+    """What every run must show whatever the baseline: ``{"name", "ok", "text"}`` each."""
+    checks = []
+    if result.soak is not None:
+        slope = result.soak.slope()
+        checks.append(
+            {
+                "name": "soak memory slope",
+                "ok": slope is not None and slope <= SOAK_SLOPE_LIMIT,
+                "text": (
+                    f"resident memory over the {result.soak.seconds:g} s soak climbed "
+                    f"{_num(slope)} MiB/min (at most {SOAK_SLOPE_LIMIT:g})"
+                    if slope is not None
+                    else "too few memory samples over the soak to judge its slope; "
+                    "soak for longer (soak=60)"
+                ),
+            }
+        )
+    return checks
 
 
 def enforce(verdict: dict[str, Any], baseline_path: Path = BASELINE) -> None:
@@ -526,6 +624,9 @@ def enforce(verdict: dict[str, Any], baseline_path: Path = BASELINE) -> None:
         raise GateFailed(
             f"bench inconclusive: {verdict['disturbed']}; rerun when the machine is quieter"
         )
+    broken = [c["text"] for c in verdict.get("checks", []) if not c["ok"]]
+    if broken:
+        raise GateFailed(f"bench failed: {'; '.join(broken)}")
     worse = [c["text"] for c in verdict["comparisons"] if c["regressed"]]
     raise GateFailed(
         f"bench regressed against {baseline_path.name}: {'; '.join(worse)}; rerun to rule out "
@@ -619,6 +720,19 @@ def markdown(result: BenchResult, command: str) -> str:
         lines += ["", "## Connection hold", "", _HEADER, _row(result.hold)]
         if result.hold.note:
             lines += ["", result.hold.note]
+    if result.soak is not None:
+        soak = result.soak
+        lines += [
+            "",
+            "## Soak",
+            "",
+            f"{len(soak.rounds)} runs of {soak.rounds[0].duration:g} s at "
+            f"{soak.rounds[0].connections} connections, fresh connections each: "
+            f"{soak.requests:,} requests, {soak.errors} errors; resident memory "
+            f"{_mb(soak.samples[0][1] if soak.samples else None)} -> "
+            f"{_mb(soak.samples[-1][1] if soak.samples else None)} MiB, slope after the first "
+            f"run {_num(soak.slope())} MiB/min (gate: at most {SOAK_SLOPE_LIMIT:g}).",
+        ]
     if result.replicas:
         efficiency = result.scaling_efficiency()
         lines += ["", "## Replicas", "", _HEADER, *(_row(p) for p in result.replicas), ""]
@@ -628,6 +742,10 @@ def markdown(result: BenchResult, command: str) -> str:
         )
     lines += ["", "## Regression gate", ""]
     verdict = result.gate
+    for check in verdict.get("checks", []):
+        lines.append(f"- {'pass' if check['ok'] else '**FAIL**'}: {check['text']}")
+    if verdict.get("checks"):
+        lines.append("")
     if verdict.get("accepted"):
         lines.append(f"Accepted as the new baseline (`doit bench accept=1`) in {BASELINE.name}.")
     if not verdict:

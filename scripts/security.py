@@ -8,7 +8,10 @@ Sections, in the order they run:
 5. the WAF and rate-limit rules of ``tunnel.yaml``, checked statically
    (:func:`tunnel.waf.check_rules`) and listed; testing them at Cloudflare's edge is a manual
    step the report spells out;
-6. the attack simulation (:mod:`scripts.attacks`), then the service must still be healthy.
+6. the attack simulation (:mod:`scripts.attacks`): hostile requests, slowloris, a burst, and
+   a churn flood after which the service must hold no more descriptors, CLOSE-WAIT sockets
+   or memory than before it (read inside the container, :mod:`scripts.container_probe`);
+   then the service must still be healthy.
 
 The target is the deployed stack when it is a local compose stack answering on loopback (the
 one ``doit deploy`` starts); otherwise, or with ``fresh=1``, a throwaway local stack from the same
@@ -31,10 +34,12 @@ from urllib.parse import urlsplit
 
 import httpx
 from docker import DockerClient
+from docker.models.containers import Container
 
 from scripts import attacks, engine, paths, stack, tools
-from scripts.checks import Check, failed
+from scripts.checks import Check, failed, listing
 from scripts.container_audit import ExpectedPorts, audit_containers, audit_image
+from scripts.container_probe import Holdings, probe
 from scripts.errors import DeployError, GateFailed, ReportError, ToolError
 from scripts.headers_grade import Grade, grade_check, grade_headers, rank
 from scripts.image import read_record
@@ -47,6 +52,7 @@ from tunnel.waf import check_rules
 
 logger = logging.getLogger(__name__)
 
+MIB = 1024 * 1024
 REPORT_JSON = paths.SECURITY_DIR / "report.json"
 REPORT_MD = paths.SECURITY_DIR / "report.md"
 TUNNEL_SPEC = paths.ROOT / "tunnel.yaml"
@@ -55,6 +61,13 @@ FRESH_PROJECT = "zpsec"
 UP_TIMEOUT = 120.0
 HEALTH_TIMEOUT = 15.0
 COMMAND = "doit security"
+#: Seconds after the churn flood by which the service must have let every client go.
+CHURN_SETTLE = 2.0
+#: Clients that warm the service up before its holdings are read as the baseline.
+CHURN_WARMUP = 200
+#: How much more the service may hold after the flood than before it.
+CHURN_FD_SLACK = 8
+CHURN_RSS_SLACK = 5 * 1024 * 1024
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -71,6 +84,8 @@ class SecurityOptions:
     slow_connections: int = 500
     #: Connections the burst case opens at once.
     burst_connections: int = 1000
+    #: Clients the churn case sends (each connects, asks, reads and hangs up).
+    churn_clients: int = 5000
     #: Build the tunnel topology and prove its isolation (needs compose and the image).
     isolation: bool = True
     #: Compose project names of the throwaway stack and of the isolation topology.
@@ -90,6 +105,9 @@ class SecurityOptions:
             ),
             burst_connections=integer_var(
                 variables, "burst_connections", default.burst_connections, 1, 5000
+            ),
+            churn_clients=integer_var(
+                variables, "churn_clients", default.churn_clients, 1, 100_000
             ),
             isolation=flag_var(variables, "isolation", default.isolation),
         )
@@ -353,8 +371,60 @@ def attack_section(
             target.host, target.port, target.host_header, connections=options.burst_connections
         )
     )
+    checks += churn_checks(docker_engine, target, options.churn_clients)
     checks.append(healthy_after(docker_engine, client, target, restarts))
     return checks
+
+
+def churn_checks(docker_engine: DockerClient, target: Target, clients: int) -> list[Check]:
+    """Clients that connect, ask and hang up: all answered, and none of them kept (ADR 0013)."""
+    containers = docker_engine.containers.list(filters={"label": target.label})
+    attacks.churn(target.host, target.port, target.host_header, clients=CHURN_WARMUP)
+    time.sleep(CHURN_SETTLE)
+    before = _holdings(containers)
+    flood = attacks.churn(target.host, target.port, target.host_header, clients=clients)
+    time.sleep(CHURN_SETTLE)
+    return judge_churn(flood, before, _holdings(containers))
+
+
+def judge_churn(flood: attacks.Churn, before: Holdings, after: Holdings) -> list[Check]:
+    """The churn case's checks: every client answered; sockets, descriptors and memory let go."""
+    failures = listing(f"{what}: {count}" for what, count in sorted(flood.failures.items()))
+    grown = after.rss - before.rss
+    return [
+        Check(
+            id="ATK-CHURN",
+            title=f"{flood.clients} clients that connect, ask and hang up are all answered",
+            ok=flood.answered == flood.clients > 0,
+            evidence=f"{flood.answered} of {flood.clients} answered 200 in {flood.seconds:.1f} s"
+            + (f"; not answered: {failures}" if flood.failures else ""),
+        ),
+        Check(
+            id="ATK-CHURN-RELEASED",
+            title=f"{CHURN_SETTLE:g} s after the churn, no socket is left in CLOSE-WAIT and "
+            "descriptors are back to where they were",
+            ok=after.close_wait == 0 and after.fds <= before.fds + CHURN_FD_SLACK,
+            evidence=f"CLOSE-WAIT {after.close_wait}; descriptors {before.fds} before, "
+            f"{after.fds} after (slack {CHURN_FD_SLACK})",
+        ),
+        Check(
+            id="ATK-CHURN-MEMORY",
+            title=f"the churn leaves RSS within {CHURN_RSS_SLACK >> 20} MiB of where it was",
+            ok=grown < CHURN_RSS_SLACK,
+            evidence=f"RSS {before.rss / MIB:.1f} MiB before, {after.rss / MIB:.1f} MiB after "
+            f"({grown / MIB:+.1f} MiB)",
+        ),
+    ]
+
+
+def _holdings(containers: list[Container]) -> Holdings:
+    readings = [probe(container) for container in containers]
+    return Holdings(
+        processes=sum(r.processes for r in readings),
+        fds=sum(r.fds for r in readings),
+        rss=sum(r.rss for r in readings),
+        close_wait=sum(r.close_wait for r in readings),
+    )
 
 
 def _restarts(docker_engine: DockerClient, target: Target) -> dict[str, int]:

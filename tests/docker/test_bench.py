@@ -44,6 +44,8 @@ def test_a_short_bench_measures_every_phase_and_writes_its_report(
         rounds=2,
         hold=300,
         hold_duration=2,
+        soak=6,
+        soak_round=1,
         replica_connections=8,
         bench_port=free_port_pair(),
         swarm_project="zpbenchtest",
@@ -64,6 +66,11 @@ def test_a_short_bench_measures_every_phase_and_writes_its_report(
     assert len(result.rounds) == 2
     loopback = next(p for p in result.points if p.target == "service-loopback")
     assert loopback.rps > 0
+    assert result.soak is not None
+    assert len(result.soak.rounds) == 6
+    assert result.soak.requests > 0
+    assert result.soak.errors == 0
+    assert result.soak.slope() is not None
     assert result.hold is not None
     assert result.hold.connections == 300
     assert "kept running" in result.hold.note

@@ -180,6 +180,7 @@ def test_the_security_run_writes_its_report_and_leaks_nothing(
         isolation=False,  # proved above; this test is about the run and the report
         slow_connections=100,
         burst_connections=200,
+        churn_clients=1000,
         project="zpsectestrun",
     )
     with security.target_stack(settings, docker_engine, options, built.tag) as target:
@@ -193,6 +194,12 @@ def test_the_security_run_writes_its_report_and_leaks_nothing(
     attacks = report.sections["attacks"]
     assert len(attacks) >= 28  # the cases, slowloris, burst, and health afterwards
     assert next(c for c in attacks if c.id == "ATK-HEALTHY-AFTER").ok
+    churn = [c for c in attacks if c.id.startswith("ATK-CHURN")]
+    assert [(c.id, c.ok) for c in churn] == [
+        ("ATK-CHURN", True),
+        ("ATK-CHURN-RELEASED", True),
+        ("ATK-CHURN-MEMORY", True),
+    ], [c.evidence for c in churn]
     assert [c.id for c in attacks if "leaks a" in c.evidence] == []
     assert "# Security report" in (tmp_path / "report.md").read_text()
     assert (

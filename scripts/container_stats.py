@@ -8,6 +8,7 @@ the cumulative CPU time, turned into mean cores over a window. Works on cgroup v
 
 from __future__ import annotations
 
+import statistics
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -23,6 +24,9 @@ from scripts.bench_report import Usage
 STATS_PERIOD = 1.0
 #: Seconds between calls of the sampler's ``on_tick`` (the progress bar).
 TICK = 0.25
+#: Seconds at the start of a run left out of its steady-state memory: connections opening,
+#: buffers growing. What the run holds after that is what it needs.
+SETTLE = 1.0
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -56,22 +60,37 @@ def read_sample(stats: Mapping[str, Any], container: str, at: float) -> Sample |
 
 
 def usage_between(samples: list[Sample], start: float, end: float, containers: set[str]) -> Usage:
-    """Mean cores (summed over ``containers``) and memory peaks between two monotonic times."""
+    """Mean cores (summed over ``containers``), memory peaks and steady memory in a window.
+
+    The steady memory is the median working set after the run's first SETTLE seconds: a
+    health check's interpreter, alive for a moment every few seconds, is in the container's
+    memory too, and a median leaves it out where a peak would not.
+    """
     cores = 0.0
     have_cpu = False
     peak = 0
     rss = 0
+    steady = 0
     for container in containers:
         window = [s for s in samples if s.container == container and start <= s.at <= end]
         if not window:
             continue
         peak = max(peak, *(s.working_set for s in window))
         rss = max(rss, *(s.rss for s in window))
+        settled = [s.working_set for s in window if s.at >= start + SETTLE] or [
+            window[-1].working_set
+        ]
+        steady += int(statistics.median(settled))
         first, last = window[0], window[-1]
         if last.at > first.at:
             cores += (last.cpu_ns - first.cpu_ns) / 1e9 / (last.at - first.at)
             have_cpu = True
-    return Usage(cpu_cores=cores if have_cpu else None, mem_peak=peak or None, rss_peak=rss or None)
+    return Usage(
+        cpu_cores=cores if have_cpu else None,
+        mem_peak=peak or None,
+        rss_peak=rss or None,
+        mem_steady=steady or None,
+    )
 
 
 class Sampler:

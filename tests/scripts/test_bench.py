@@ -4,7 +4,9 @@ writing a run out with its gate (planted figures, temporary paths)."""
 from __future__ import annotations
 
 import json
+import logging
 import resource
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -12,7 +14,15 @@ import pytest
 
 from scripts import bench
 from scripts.bench import BenchOptions, median_pair, server_kwargs
-from scripts.bench_report import MIB, BenchResult, Point, Round
+from scripts.bench_report import (
+    MIB,
+    BenchResult,
+    Point,
+    Round,
+    baseline_for,
+    machine_key,
+    write_baseline,
+)
 from scripts.errors import GateFailed, ParamError, ReportError, ToolMissing
 from scripts.settings import Settings
 
@@ -133,7 +143,8 @@ def planted(service_rps: float, cpu: float = 0.96) -> BenchResult:
             p99_ms=30,
             max_ms=40,
             cpu_cores=cores,
-            mem_peak=30 * MIB,
+            mem_peak=38 * MIB,
+            mem_steady=30 * MIB,
         )
         for target, rps, cores in (("service", service_rps, cpu), ("ceiling", 4000.0, 0.97))
     ]
@@ -170,6 +181,49 @@ def test_accept_replaces_an_unreadable_baseline_and_the_gate_refuses_it(tmp_path
     accept = BenchOptions.from_vars({"accept": "1"})
     bench.finish(planted(2000), accept, out_dir=tmp_path, baseline_path=baseline)
     assert json.loads(baseline.read_text())["p90_ratio"] == 1.0
+
+
+def test_the_first_run_on_a_machine_becomes_its_baseline_and_passes(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="scripts.bench")
+    baseline = tmp_path / "baselines" / "this-machine.json"
+
+    bench.finish(planted(2000), BenchOptions(), out_dir=tmp_path, baseline_path=baseline)
+
+    assert json.loads(baseline.read_text())["fraction"] == 0.5
+    assert "first run on this machine" in caplog.text
+    assert "First run on this machine" in (tmp_path / "20260101T000000Z.md").read_text()
+    with pytest.raises(GateFailed, match="calibrated throughput"):  # later runs are gated
+        bench.finish(planted(1500), BenchOptions(), out_dir=tmp_path, baseline_path=baseline)
+
+
+def test_a_first_run_that_fails_its_checks_is_not_recorded(tmp_path: Path) -> None:
+    baseline = tmp_path / "baselines" / "this-machine.json"
+    failing = planted(2000)
+    failing.points[0] = replace(failing.points[0], non_2xx=60)
+
+    with pytest.raises(GateFailed, match="service c=64: 60 non-2xx"):
+        bench.finish(failing, BenchOptions(), out_dir=tmp_path, baseline_path=baseline)
+    assert not baseline.exists()
+
+
+def test_a_machine_gates_against_the_reference_only_when_it_is_of_the_same_kind(
+    tmp_path: Path,
+) -> None:
+    here = bench.machine_profile()
+    reference = tmp_path / "bench-baseline.json"
+    result = planted(2000)
+    result.machine = here
+    write_baseline(result, reference)
+
+    assert baseline_for(here, reference=reference, local=tmp_path / "b") == reference
+    other = {**here, "cpus": 64, "memory_gib": 256}
+    assert baseline_for(other, reference=reference, local=tmp_path / "b") == (
+        tmp_path / "b" / f"{machine_key(other)}.json"
+    )
+    assert here["key"] == machine_key(here)
+    assert str(here["cpus"]) in here["key"]
 
 
 def test_a_disturbed_run_is_not_recorded_as_the_baseline(tmp_path: Path) -> None:

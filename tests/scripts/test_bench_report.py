@@ -21,6 +21,7 @@ from scripts.bench_report import (
     Point,
     Round,
     Soak,
+    Survival,
     Usage,
     compare,
     enforce,
@@ -59,8 +60,9 @@ def point(
         p99_ms=p99,
         max_ms=p99 * 1.5,
         cpu_cores=cpu,
-        mem_peak=mem,
+        mem_peak=mem + 8 * MIB,  # a health check passing through the container
         rss_peak=mem - MIB,
+        mem_steady=mem,
     )
 
 
@@ -166,7 +168,7 @@ def test_figures_are_calibrated_and_use_the_median_round() -> None:
     figures = bench.figures()
     assert figures.fraction == 0.5
     assert figures.p99_ratio == 2.2
-    assert figures.mem_peak == 30 * MIB
+    assert figures.memory == 30 * MIB  # the steady memory, not the 38 MiB peak
 
 
 def test_rounds_in_which_a_server_was_held_back_do_not_count() -> None:
@@ -250,7 +252,7 @@ def test_a_planted_slower_service_fails_the_gate_with_one_clear_line(tmp_path: P
     [
         (result(p90=24.0), "calibrated p90 (service/ceiling p90)"),  # +20 %
         (result(p99=100.0), "calibrated p99 (service/ceiling p99)"),  # +150 % tail latency
-        (result(mem=36 * MIB), "peak memory"),  # +20 % memory
+        (result(mem=36 * MIB), "steady memory"),  # +20 % memory
     ],
 )
 def test_a_rise_in_p99_or_memory_beyond_the_margin_fails(worse: BenchResult, name: str) -> None:
@@ -288,7 +290,18 @@ def test_no_baseline_passes_and_says_so() -> None:
         "p99_margin": 1.0,
         "baseline": None,
         "disturbed": None,
-        "checks": [],
+        "checks": [
+            {
+                "name": "every answer 2xx",
+                "ok": True,
+                "text": "8 runs outside the hold, every answer 2xx and no socket error",
+            },
+            {
+                "name": "replica scaling",
+                "ok": True,
+                "text": "1 -> 2 replicas scaled at 0.80 (at least 0.6)",
+            },
+        ],
         "comparisons": [],
     }
     assert "accept=1" in markdown(dataclasses.replace(result(), gate=verdict), "doit bench")
@@ -310,7 +323,7 @@ def test_a_flat_soak_passes_with_or_without_a_baseline() -> None:
     for baseline in (None, baseline_of(result())):
         verdict = gate(flat, baseline, MARGINS)
         assert verdict["ok"]
-        assert verdict["checks"][0]["name"] == "soak memory slope"
+        assert verdict["checks"][-1]["name"] == "soak memory slope"
     assert flat.soak is not None
     slope = flat.soak.slope()
     assert slope is not None
@@ -363,6 +376,69 @@ def test_a_soak_round_trips_through_the_result_file(tmp_path: Path) -> None:
 
     assert again.soak == bench.soak
     assert json.loads((tmp_path / "run.json").read_text())["soak"]["slope_mib_per_minute"] == 0.5
+
+
+def failing_checks(bench: BenchResult) -> dict[str, str]:
+    verdict = gate(bench, None, MARGINS)
+    return {c["name"]: c["text"] for c in verdict["checks"] if not c["ok"]}
+
+
+def test_a_service_answering_some_500s_fails_even_when_faster() -> None:
+    # 3 % of answers 500: wrk counts them as non-2xx, and rps alone would reward it.
+    erring = result(service_rps=2400)
+    erring.points[2] = dataclasses.replace(erring.points[2], non_2xx=300)
+
+    assert failing_checks(erring) == {
+        "every answer 2xx": "8 runs outside the hold, service c=64: 300 non-2xx, 0 socket errors"
+    }
+    with pytest.raises(GateFailed, match="service c=64: 300 non-2xx"):
+        enforce(gate(erring, baseline_of(result()), MARGINS))
+
+
+def test_socket_errors_fail_but_not_in_the_hold() -> None:
+    dropped = result()
+    dropped.replicas[1] = dataclasses.replace(dropped.replicas[1], socket_errors=12)
+    held = dataclasses.replace(
+        result(),
+        hold=dataclasses.replace(point("hold", 10_000, 900, 9000), socket_errors=4000),
+        survival=Survival(status="running", restarts=0, oom_killed=False, answering=True),
+    )
+
+    assert "every answer 2xx" in failing_checks(dropped)
+    assert failing_checks(held) == {}
+
+
+@pytest.mark.parametrize(
+    ("survival", "text"),
+    [
+        (
+            Survival(status="exited", restarts=0, oom_killed=False, answering=False),
+            "did not survive: status exited, not answering GET / after it",
+        ),
+        (
+            Survival(status="running", restarts=1, oom_killed=True, answering=True),
+            "did not survive: restarted 1 time(s), OOM-killed",
+        ),
+        (None, "was not checked"),
+    ],
+)
+def test_a_hold_the_service_did_not_come_through_fails(
+    survival: Survival | None, text: str
+) -> None:
+    bench = dataclasses.replace(result(), hold=point("hold", 10_000, 900, 9000), survival=survival)
+
+    assert failing_checks(bench) == {
+        "the hold": f"through the hold of 10000 connections the service {text}"
+    }
+
+
+def test_replicas_that_do_not_scale_fail() -> None:
+    flat = result()
+    flat.replicas = [point("replicas-1", 64, 1500, 50), point("replicas-2", 64, 1600, 45)]
+
+    assert failing_checks(flat) == {
+        "replica scaling": "1 -> 2 replicas scaled at 0.53 (at least 0.6)"
+    }
 
 
 def test_accept_writes_a_baseline_the_gate_then_reads(tmp_path: Path) -> None:

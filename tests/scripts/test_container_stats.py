@@ -52,3 +52,17 @@ def test_usage_is_mean_cores_and_peak_memory_inside_the_window() -> None:
     assert (one.mem_peak, one.rss_peak) == (40 * MIB, 38 * MIB)
     assert both.cpu_cores == pytest.approx(1.4)  # replicas add up
     assert usage_between(samples, 3.0, 4.0, {"a"}).cpu_cores is None
+
+
+def test_steady_memory_is_the_median_after_the_run_settled() -> None:
+    def sample(at: float, mib: int) -> Sample:
+        return Sample(at=at, container="a", cpu_ns=int(at * 1e9), working_set=mib * MIB, rss=0)
+
+    # Connections opening in the first second; a health check's interpreter at 3 s.
+    samples = [sample(0.2, 20), sample(1.2, 33), sample(2.2, 34), sample(3.2, 42), sample(4.2, 34)]
+
+    usage = usage_between(samples, 0.0, 5.0, {"a"})
+
+    assert usage.mem_steady == 34 * MIB
+    assert usage.mem_peak == 42 * MIB
+    assert usage_between(samples[:1], 0.0, 5.0, {"a"}).mem_steady == 20 * MIB  # nothing later

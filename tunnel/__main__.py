@@ -1,6 +1,6 @@
 """``python -m tunnel``: validate and test cloudflared configs, render them, provision Cloudflare.
 
-python -m tunnel validate FILE          exit 0 when valid, else one line per problem, exit 1
+python -m tunnel validate FILE          one line per problem; exit 1 on errors, 0 on warnings only
 python -m tunnel match FILE URL         print the index (from 0) of the rule URL hits
 python -m tunnel render SPEC [--remote] print config.yml (or the API JSON) for a spec
 python -m tunnel waf-check SPEC         static check of the spec's WAF/rate-limit rules
@@ -22,7 +22,7 @@ from tunnel.model import render_remote, render_yaml
 from tunnel.provision import provision
 from tunnel.settings import CloudflareSettings
 from tunnel.spec import load_spec
-from tunnel.validate import check_file, load_valid_config
+from tunnel.validate import check_file, errors, load_valid_config
 from tunnel.waf import check_rules
 
 EXIT_OK = 0
@@ -66,18 +66,20 @@ def _parser() -> argparse.ArgumentParser:
 
 def _validate(args: argparse.Namespace) -> int:
     problems = check_file(args.file)
+    refused = errors(problems)
     for problem in problems:
-        print(problem)
-    status = EXIT_FAILED if problems else EXIT_OK
-    if not problems:
-        print(f"{args.file}: valid")
+        print(f"warning: {problem}" if problem.warning else problem)
+    status = EXIT_FAILED if refused else EXIT_OK
+    if not refused:
+        warned = len(problems)
+        print(f"{args.file}: valid" + (f" ({warned} warning(s))" if warned else ""))
     binary = None if args.no_cloudflared else find_cloudflared()
     if binary is not None:
         verdict = validate_with_cloudflared(args.file, binary=binary)
         print(f"cloudflared: {'valid' if verdict.ok else 'invalid'}: {verdict.message}")
         if not verdict.ok:
             status = EXIT_FAILED
-        if verdict.ok == bool(problems):
+        if verdict.ok == bool(refused):
             print("note: this validator and cloudflared disagree; cloudflared's word is final")
     return status
 

@@ -33,11 +33,16 @@ REQUIRED_PERMISSIONS = (
 
 @dataclass(frozen=True, kw_only=True)
 class Problem:
-    """One thing wrong with a config file; ``rule`` counts ingress rules from 1 as cloudflared."""
+    """One thing wrong with a config file; ``rule`` counts ingress rules from 1 as cloudflared.
+
+    A ``warning`` is something cloudflared reads and runs anyway (an unknown key, a number
+    where text belongs); anything else stops cloudflared.
+    """
 
     file: str | None = None
     rule: int | None = None
     message: str
+    warning: bool = False
 
     def __str__(self) -> str:
         where = [part for part in (self.file, f"rule #{self.rule}" if self.rule else None) if part]
@@ -63,7 +68,7 @@ class ValidationError(TunnelError):
     """A config breaks cloudflared's ingress rules; ``problems`` has one entry per finding."""
 
     def __init__(self, problems: Sequence[Problem]) -> None:
-        self.problems = list(problems)
+        self.problems = [problem for problem in problems if not problem.warning]
         first = str(self.problems[0]) if self.problems else "invalid configuration"
         more = len(self.problems) - 1
         super().__init__(first + (f" (and {more} more)" if more > 0 else ""))

@@ -20,7 +20,7 @@ waf:
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -172,7 +172,9 @@ def parse_spec(data: object, *, source: str | None = None) -> TunnelSpec:
     origin_config, origin_problems = read_config(
         {"originRequest": top.get("originRequest")}, source=source
     )
-    reader.problems.extend(origin_problems)
+    # The spec is this project's own file: what cloudflared would only warn about (an unknown
+    # originRequest key) would be dropped silently on the way to the API, so it is an error.
+    reader.problems.extend(replace(problem, warning=False) for problem in origin_problems)
     zone = reader.text(top, "zone", "the spec", required=True).lower().rstrip(".")
     hostname = reader.text(top, "hostname", "the spec", required=True).lower().rstrip(".")
     if zone and hostname and hostname != zone and not hostname.endswith("." + zone):
@@ -191,7 +193,7 @@ def parse_spec(data: object, *, source: str | None = None) -> TunnelSpec:
     )
     problems = reader.problems
     if not problems:
-        problems = check_config(spec.ingress_config(), source=source)
+        problems = [p for p in check_config(spec.ingress_config(), source=source) if not p.warning]
     if problems:
         raise ValidationError(problems)
     return spec

@@ -114,3 +114,32 @@ def test_provision_without_a_token_is_one_clear_line(
     out = capsys.readouterr().out.splitlines()
     assert len(out) == 1
     assert out[0].startswith("error: CLOUDFLARE_API_TOKEN is not set")
+
+
+def test_validate_warns_about_unknown_keys_and_exits_0_as_cloudflared_does(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "config.yml"
+    path.write_text("extraKey: 1\nwarp-routing:\n  enabled: true\n" + VALID)
+
+    assert main(["validate", str(path), "--no-cloudflared"]) == 0
+
+    assert capsys.readouterr().out.splitlines() == [
+        f"warning: {path}: unknown top-level key 'extraKey': cloudflared ignores it (known: "
+        "tunnel, credentials-file, ingress, originRequest, warp-routing, or a run flag)",
+        f"warning: {path}: unknown key 'enabled' in warp-routing: cloudflared ignores it (known: "
+        "connectTimeout, maxActiveFlows, tcpKeepAlive)",
+        f"{path}: valid (2 warning(s))",
+    ]
+
+
+def test_validate_still_fails_on_what_cloudflared_refuses(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "config.yml"
+    path.write_text("warp-routing: enabled\n" + VALID)
+
+    assert main(["validate", str(path), "--no-cloudflared"]) == 1
+    assert capsys.readouterr().out.splitlines() == [
+        f"{path}: 'warp-routing' must be a mapping, got a string"
+    ]

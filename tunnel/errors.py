@@ -9,7 +9,7 @@ The CLI prints ``str(error)`` and exits non-zero.
     ├── RegexError             a path regex does not compile as Go's regexp would
     ├── RegexUnsupported       a valid Go regex that this package cannot evaluate in Python
     ├── BadURL                 a URL to match that Go's parser rejects or that has no host
-    ├── SettingsError          CLOUDFLARE_API_TOKEN / CLOUDFLARE_ACCOUNT_ID missing or malformed
+    ├── SettingsError          CLOUDFLARE_API_TOKEN / _ACCOUNT_ID / _BASE_URL missing or malformed
     └── ProvisionError         a Cloudflare API call failed (carries what was already changed)
         ├── PermissionDenied   403: names the token permissions needed
         ├── RateLimited        429: try again later
@@ -23,11 +23,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-#: The API token permissions provisioning needs, as the dashboard names them.
+#: The API token permissions provisioning needs, as the dashboard's token form names them
+#: (group · item · level). The API calls the last one "Zone WAF Write"; it covers custom rules
+#: and rate-limiting rules (developers.cloudflare.com/waf/custom-rules/create-api/).
 REQUIRED_PERMISSIONS = (
     "Account · Cloudflare Tunnel · Edit",
     "Zone · DNS · Edit",
-    "Zone · WAF · Edit",
+    "Zone · Zone WAF · Edit",
 )
 
 

@@ -48,7 +48,6 @@ __all__ = ["ProvisionReport", "make_client", "provision", "write_secret"]
 
 logger = logging.getLogger(__name__)
 
-API_BASE = "https://api.cloudflare.com/client/v4"
 TUNNEL_DOMAIN = "cfargotunnel.com"
 _T = TypeVar("_T")
 
@@ -76,10 +75,14 @@ class ProvisionReport:
 def make_client(
     settings: CloudflareSettings, *, http_client: httpx.Client | None = None
 ) -> Cloudflare:
-    """A Cloudflare SDK client that authenticates with ``settings.api_token`` only."""
+    """A Cloudflare SDK client that authenticates with ``settings.api_token`` only.
+
+    The base URL is ``settings.base_url``: CLOUDFLARE_BASE_URL when it is set, as the SDK
+    itself would read it, else the public API.
+    """
     client = Cloudflare(
         api_token=settings.api_token,
-        base_url=API_BASE,
+        base_url=settings.base_url,
         timeout=settings.timeout,
         max_retries=settings.max_retries,
         http_client=http_client,

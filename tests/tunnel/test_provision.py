@@ -381,7 +381,7 @@ def test_403_names_the_permissions_and_changes_nothing(
     for permission in (
         "Account · Cloudflare Tunnel · Edit",
         "Zone · DNS · Edit",
-        "Zone · WAF · Edit",
+        "Zone · Zone WAF · Edit",
     ):
         assert permission in message
     assert message.endswith("(nothing was changed)")

@@ -11,10 +11,10 @@ waf:
   ref_prefix: zeroport_          # rules whose ref starts with this belong to this file
   custom_rules:                  # phase http_request_firewall_custom
     - {id: ..., description: ..., expression: ..., action: block}
-  rate_limits:                   # phase http_ratelimit
+  rate_limits:                   # phase http_ratelimit (what a Free zone allows)
     - {id: ..., description: ..., expression: ..., action: block,
-       characteristics: [cf.colo.id, ip.src], period: 60, requests_per_period: 100,
-       mitigation_timeout: 600}
+       characteristics: [cf.colo.id, ip.src], period: 10, requests_per_period: 50,
+       mitigation_timeout: 10}
 """
 
 from __future__ import annotations
@@ -139,7 +139,7 @@ class _SpecReader:
                 requests_to_origin = data.get("requests_to_origin")
                 limit = RateLimit(
                     characteristics=tuple(characteristics),
-                    period=self.number(data, "period", at, 60),
+                    period=self.number(data, "period", at, 10),
                     requests_per_period=self.number(data, "requests_per_period", at, 0),
                     mitigation_timeout=self.number(data, "mitigation_timeout", at, 0),
                     counting_expression=self.text(data, "counting_expression", at, required=False)

@@ -10,12 +10,13 @@ The CLI prints ``str(error)`` and exits non-zero.
     ├── RegexUnsupported       a valid Go regex that this package cannot evaluate in Python
     ├── BadURL                 a URL to match that Go's parser rejects or that has no host
     ├── SettingsError          CLOUDFLARE_API_TOKEN / _ACCOUNT_ID / _BASE_URL missing or malformed
-    └── ProvisionError         a Cloudflare API call failed (carries what was already changed)
+    └── ProvisionError         a Cloudflare step failed (carries what was already changed)
         ├── PermissionDenied   403: names the token permissions needed
         ├── RateLimited        429: try again later
         ├── ApiUnavailable     5xx, timeouts, no connection
         ├── ZoneNotFound       the spec's zone is not in the account
-        └── Conflict           something in the account blocks the change (e.g. an A record)
+        ├── Conflict           something in the account blocks the change (e.g. an A record)
+        └── PlanRefused        the zone's plan does not allow a rule of the spec (checked first)
 """
 
 from __future__ import annotations
@@ -138,6 +139,15 @@ class ZoneNotFound(ProvisionError):
 
 class Conflict(ProvisionError):
     """Something already in the account blocks the change."""
+
+
+class PlanRefused(ProvisionError):
+    """The zone's plan would refuse rules of the spec; found before anything was written."""
+
+    def __init__(self, refusals: Sequence[str]) -> None:
+        self.refusals = list(refusals)
+        more = f" (and {len(self.refusals) - 1} more)" if len(self.refusals) > 1 else ""
+        super().__init__(self.refusals[0] + more if self.refusals else "the plan refuses a rule")
 
 
 def _done_suffix(done: Sequence[str]) -> str:

@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import base64
+import json
+import logging
+import stat
 from pathlib import Path
 
 import pytest
 
+from tests.tunnel.api_server import API_TOKEN, CloudflareApi
 from tunnel.__main__ import main
 
 VALID = """\
@@ -143,3 +148,47 @@ def test_validate_still_fails_on_what_cloudflared_refuses(
     assert capsys.readouterr().out.splitlines() == [
         f"{path}: 'warp-routing' must be a mapping, got a string"
     ]
+
+
+def test_plan_provision_and_destroy_never_print_or_log_a_secret(
+    api: CloudflareApi,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    token_file = tmp_path / "tunnel-token"
+    api.fail("POST", r"/zones/.*/dns_records", status=400, code=1004, message="injected")
+
+    codes = [
+        main(["-v", "plan", str(EXAMPLE)]),
+        main(["-v", "provision", str(EXAMPLE), "--token-file", str(token_file)]),  # fails
+        main(["-v", "provision", str(EXAMPLE), "--token-file", str(token_file)]),
+        main(["-v", "destroy", str(EXAMPLE)]),
+    ]
+
+    assert codes == [0, 1, 0, 0]
+    out = capsys.readouterr()
+    printed = out.out + out.err + caplog.text
+    assert "already changed, in order: created tunnel 'zeroport'" in printed
+    assert "error: Cloudflare rejected the request to create the DNS record" in printed
+    assert "changed: deleted tunnel 'zeroport'" in printed
+    tunnel_token = token_file.read_text()
+    secret = json.loads(base64.b64decode(tunnel_token))["s"]
+    # The create answer carried both the token and the secret (as the docs show it).
+    assert any(r.method == "POST" and r.path.endswith("/cfd_tunnel") for r in api.requests)
+    for value in (tunnel_token, secret, API_TOKEN):
+        assert value not in printed
+    assert stat.S_IMODE(token_file.stat().st_mode) == 0o600
+
+
+def test_destroy_dry_run_from_the_command_line(
+    api: CloudflareApi, capsys: pytest.CaptureFixture[str]
+) -> None:
+    api.add_tunnel("zeroport")
+
+    assert main(["destroy", str(EXAMPLE), "--dry-run"]) == 0
+
+    out = capsys.readouterr().out.splitlines()
+    assert out[0].startswith("would change: clean up the connections of tunnel 'zeroport'")
+    assert api.writes == []

@@ -1,4 +1,4 @@
-"""The plan check: each plan's limits, and agreement with the local API's own table."""
+"""The plan check: each plan's limits, the shipped file on Free, and agreement with the API."""
 
 from __future__ import annotations
 
@@ -7,12 +7,15 @@ from typing import Any, cast
 
 import cloudflare
 import pytest
+import yaml
 
 from tests.tunnel.api_server import ZONE_ID, CloudflareApi
+from tests.tunnel.conftest import SPEC_FILE
+from tunnel.cfapi import make_client
 from tunnel.plans import PLANS, check_plan, expression_fields, limits_for, uses_regex
-from tunnel.provision import make_client
 from tunnel.settings import CloudflareSettings
-from tunnel.waf import CUSTOM_PHASE, RATELIMIT_PHASE
+from tunnel.spec import TunnelSpec, parse_spec
+from tunnel.waf import CUSTOM_PHASE, RATELIMIT_PHASE, rule_to_api
 
 PREFIX = "zeroport_"
 
@@ -56,6 +59,45 @@ def refusals(
 ) -> list[str]:
     phases = {CUSTOM_PHASE: custom or [], RATELIMIT_PHASE: limits or []}
     return check_plan(PLANS[plan], phases, ref_prefix=PREFIX)
+
+
+def commented_example(plan: str) -> dict[str, Any]:
+    """The commented rule under "Pro:" or "Business:" at the end of tunnel.yaml."""
+    lines = SPEC_FILE.read_text().splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith(f"# {plan}:"))
+    block = []
+    for line in lines[start + 1 :]:
+        if line.startswith("#    "):
+            block.append(line[5:])
+        elif block:
+            break
+    (rule,) = yaml.safe_load("\n".join(block))
+    return dict(rule)
+
+
+def test_the_shipped_file_fits_every_plan(spec: TunnelSpec) -> None:
+    phases = {
+        CUSTOM_PHASE: [rule_to_api(r, ref_prefix=PREFIX) for r in spec.custom_rules],
+        RATELIMIT_PHASE: [rule_to_api(r, ref_prefix=PREFIX) for r in spec.rate_limits],
+    }
+    for limits in PLANS.values():
+        assert check_plan(limits, phases, ref_prefix=PREFIX) == [], limits.label
+
+
+@pytest.mark.parametrize(("plan", "refused_by"), [("Pro", "free"), ("Business", "pro")])
+def test_the_commented_examples_fit_their_plan_and_not_the_one_below(
+    spec: TunnelSpec, plan: str, refused_by: str
+) -> None:
+    data = yaml.safe_load(SPEC_FILE.read_text())
+    data["waf"]["rate_limits"].append(commented_example(plan))
+    extended = parse_spec(data)
+    phases = {
+        CUSTOM_PHASE: [rule_to_api(r, ref_prefix=PREFIX) for r in extended.custom_rules],
+        RATELIMIT_PHASE: [rule_to_api(r, ref_prefix=PREFIX) for r in extended.rate_limits],
+    }
+
+    assert check_plan(PLANS[plan.lower()], phases, ref_prefix=PREFIX) == []
+    assert check_plan(PLANS[refused_by], phases, ref_prefix=PREFIX) != []
 
 
 def test_free_allows_ten_seconds_only() -> None:

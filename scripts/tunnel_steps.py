@@ -20,6 +20,7 @@ from scripts import paths, stack
 from scripts.errors import VerifyError
 from scripts.options import flag_var
 from tunnel import model, validate
+from tunnel.errors import PlanRefused
 from tunnel.settings import CloudflareSettings
 from tunnel.spec import load_spec
 
@@ -59,12 +60,18 @@ def provision_step(dry_run: str = "0", spec_path: Path = SPEC) -> None:
 
     plan_only = flag_var({"dry_run": dry_run}, "dry_run", default=False)
     spec = load_spec(spec_path)
-    report = provision.provision(
-        spec,
-        CloudflareSettings.from_env(),
-        dry_run=plan_only,
-        token_file=None if plan_only else TOKEN_FILE,
-    )
+    try:
+        report = provision.provision(
+            spec,
+            CloudflareSettings.from_env(),
+            dry_run=plan_only,
+            token_file=None if plan_only else TOKEN_FILE,
+        )
+    except PlanRefused as exc:
+        # doit shows the failure as one line; every refusal is worth reading before a rerun.
+        for refusal in exc.refusals:
+            logger.error("%s", refusal)
+        raise
     for line in report.lines():
         logger.info("%s", line)
     if not plan_only:

@@ -20,7 +20,7 @@ import logging
 from pathlib import Path
 
 from tunnel.cloudflared import find_cloudflared, validate_with_cloudflared
-from tunnel.errors import TunnelError, ValidationError
+from tunnel.errors import PlanRefused, TunnelError, ValidationError
 from tunnel.match import match_url
 from tunnel.model import render_remote, render_yaml
 from tunnel.settings import CloudflareSettings
@@ -168,6 +168,11 @@ def main(argv: list[str] | None = None) -> int:
     except ValidationError as exc:
         for problem in exc.problems:
             print(problem)
+        return EXIT_FAILED
+    except PlanRefused as exc:
+        for refusal in exc.refusals:
+            print(f"error: {refusal}")
+        print("nothing was changed")
         return EXIT_FAILED
     except TunnelError as exc:
         print(f"error: {exc}")

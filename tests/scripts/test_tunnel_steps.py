@@ -13,7 +13,7 @@ import yaml
 from scripts import paths, tunnel_steps
 from scripts.errors import ParamError
 from tests.tunnel.api_server import ACCOUNT_ID, API_TOKEN, CloudflareApi, serve
-from tunnel.errors import ValidationError
+from tunnel.errors import PlanRefused, ValidationError
 
 #: The checkout's own spec (paths.ROOT is moved to a temporary directory in these tests).
 COMMITTED_SPEC = paths.ROOT / "tunnel.yaml"
@@ -110,3 +110,16 @@ def test_a_bad_dry_run_value_fails_before_any_request(
     with pytest.raises(ParamError, match=r"^dry_run must be"):
         tunnel_steps.destroy_step("maybe", COMMITTED_SPEC)
     assert cloudflare_api.requests == []
+
+
+def test_doit_tunnel_logs_every_plan_refusal_and_writes_nothing(
+    cloudflare_api: CloudflareApi, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    paid = tmp_path / "tunnel.yaml"
+    paid.write_text(COMMITTED_SPEC.read_text().replace("      period: 10\n", "      period: 60\n"))
+
+    with pytest.raises(PlanRefused):
+        tunnel_steps.provision_step("0", paid)
+
+    assert [r.levelname for r in caplog.records if "Free plan" in r.message] == ["ERROR"]
+    assert cloudflare_api.writes == []

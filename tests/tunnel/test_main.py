@@ -192,3 +192,21 @@ def test_destroy_dry_run_from_the_command_line(
     out = capsys.readouterr().out.splitlines()
     assert out[0].startswith("would change: clean up the connections of tunnel 'zeroport'")
     assert api.writes == []
+
+
+def test_every_plan_refusal_is_printed_and_nothing_is_written(
+    api: CloudflareApi, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    paid = tmp_path / "tunnel.yaml"
+    text = EXAMPLE.read_text().replace("      period: 10\n", "      period: 60\n")
+    paid.write_text(
+        text.replace("      mitigation_timeout: 10\n", "      mitigation_timeout: 600\n")
+    )
+
+    assert main(["provision", str(paid)]) == 1
+
+    out = capsys.readouterr().out.splitlines()
+    assert [line.split(":")[0] for line in out] == ["error", "error", "nothing was changed"]
+    assert "period 60 s is not one it allows (10 s)" in out[0]
+    assert "mitigation_timeout 600 s is not one it allows (10 s)" in out[1]
+    assert api.writes == []

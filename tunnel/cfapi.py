@@ -25,7 +25,7 @@ from tunnel.errors import (
 )
 from tunnel.settings import CloudflareSettings
 
-__all__ = ["Api", "as_dict", "make_client", "map_error"]
+__all__ = ["Api", "as_dict", "error_codes", "make_client", "map_error"]
 
 logger = logging.getLogger(__name__)
 
@@ -53,6 +53,15 @@ def make_client(
     client.api_email = None
     client.user_service_key = None
     return client
+
+
+def error_codes(exc: cloudflare.APIStatusError) -> set[int]:
+    """The Cloudflare error codes in an error answer's ``errors`` list."""
+    body = exc.body
+    errors = body.get("errors") if isinstance(body, dict) else None
+    if not isinstance(errors, list):
+        return set()
+    return {e["code"] for e in errors if isinstance(e, dict) and isinstance(e.get("code"), int)}
 
 
 def _api_messages(exc: cloudflare.APIStatusError) -> str:

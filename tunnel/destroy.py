@@ -20,10 +20,12 @@ from __future__ import annotations
 import logging
 from typing import Any, cast
 
+import cloudflare
 from cloudflare import Cloudflare
 
 from tunnel.account import REMOTE, AccountState, read_state
-from tunnel.cfapi import Api, make_client
+from tunnel.cfapi import Api, error_codes, make_client, map_error
+from tunnel.errors import Conflict
 from tunnel.provision import ProvisionReport, owns_record
 from tunnel.settings import CloudflareSettings
 from tunnel.spec import TunnelSpec
@@ -32,6 +34,9 @@ from tunnel.waf import PHASES, Merge, merge_rules
 __all__ = ["destroy"]
 
 logger = logging.getLogger(__name__)
+
+#: The API's code for "this tunnel still has connections" (github.com/tuanngocptn/nport/pull/16).
+ACTIVE_CONNECTIONS = 1022
 
 
 class _Teardown:
@@ -98,12 +103,19 @@ class _Teardown:
             ),
         )
         api.changed(f"cleaned up the connections of tunnel {spec.tunnel!r}")
-        api.call(
-            f"delete tunnel {spec.tunnel}",
-            lambda: api.client.zero_trust.tunnels.cloudflared.delete(
-                tunnel.id, account_id=api.account_id
-            ),
-        )
+        try:
+            api.client.zero_trust.tunnels.cloudflared.delete(tunnel.id, account_id=api.account_id)
+        except cloudflare.APIStatusError as exc:
+            if ACTIVE_CONNECTIONS in error_codes(exc):
+                raise Conflict(
+                    f"Cloudflare will not delete tunnel {spec.tunnel!r}: a connector connected "
+                    "again after the cleanup (error 1022); stop cloudflared (doit down "
+                    "mode=tunnel) and run the teardown again",
+                    api.done,
+                ) from None
+            raise map_error(exc, f"delete tunnel {spec.tunnel}").with_done(api.done) from None
+        except cloudflare.CloudflareError as exc:
+            raise map_error(exc, f"delete tunnel {spec.tunnel}").with_done(api.done) from None
         api.changed(f"deleted tunnel {spec.tunnel!r} ({tunnel.id})")
 
     def remove_rules(self, merge: Merge) -> None:

@@ -9,7 +9,7 @@ import pytest
 
 from tests.tunnel.api_server import ACCOUNT_ID, ZONE_ID, CloudflareApi
 from tunnel.destroy import destroy
-from tunnel.errors import ProvisionError
+from tunnel.errors import Conflict, ProvisionError
 from tunnel.provision import ProvisionReport, provision
 from tunnel.settings import CloudflareSettings
 from tunnel.spec import TunnelSpec
@@ -151,3 +151,18 @@ def test_a_cname_someone_else_made_at_the_hostname_stays(
 
     assert api.writes == []
     assert [r["content"] for r in api.records] == ["elsewhere.example.net"]
+
+
+def test_a_connector_that_reconnects_is_named_with_the_fix(
+    provisioned: CloudflareApi, spec: TunnelSpec
+) -> None:
+    provisioned.fail(
+        "DELETE",
+        r"/accounts/.*/cfd_tunnel/[^/]+",
+        status=400,
+        code=1022,
+        message="Cannot delete a tunnel with active connections",
+    )
+
+    with pytest.raises(Conflict, match=r"stop cloudflared \(doit down mode=tunnel\) and run"):
+        teardown(spec)

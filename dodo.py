@@ -179,6 +179,16 @@ def task_tunnel() -> dict[str, Any]:
     }
 
 
+def task_tunnel_destroy() -> dict[str, Any]:
+    """2.2 tunnel_destroy: remove the tunnel, its CNAME and its rules from Cloudflare (dry_run=1)"""
+    dry_run = get_var("dry_run", "0")
+    return {
+        "actions": [(step(tunnel_steps.destroy_step), [dry_run])],
+        "file_dep": [str(tunnel_steps.SPEC)],
+        "uptodate": [False],
+    }
+
+
 def task_lock() -> dict[str, Any]:
     """3.1 lock: uv.lock and the image's hashed requirements from pyproject.toml"""
     return {

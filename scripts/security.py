@@ -6,8 +6,9 @@ Sections, in the order they run:
 3. network isolation of the tunnel topology (:mod:`scripts.isolation`);
 4. headers graded against OWASP Secure Headers (:mod:`scripts.headers_grade`);
 5. the WAF and rate-limit rules of ``tunnel.yaml``, checked statically
-   (:func:`tunnel.waf.check_rules`) and listed; testing them at Cloudflare's edge is a manual
-   step the report spells out;
+   (:func:`tunnel.waf.check_rules`) and listed; when the deployed stack is in tunnel mode they
+   are also proven at Cloudflare's edge (:mod:`scripts.waf_edge`); local mode has no edge and
+   the report says so;
 6. the attack simulation (:mod:`scripts.attacks`): hostile requests, slowloris, a burst, and
    a churn flood after which the service must hold no more descriptors, CLOSE-WAIT sockets
    or memory than before it (read inside the container, :mod:`scripts.container_probe`);
@@ -36,7 +37,7 @@ import httpx
 from docker import DockerClient
 from docker.models.containers import Container
 
-from scripts import attacks, engine, paths, stack, tools
+from scripts import attacks, engine, paths, stack, tools, waf_edge
 from scripts.checks import Check, failed, listing
 from scripts.container_audit import ExpectedPorts, audit_containers, audit_image
 from scripts.container_probe import Holdings, probe
@@ -45,7 +46,7 @@ from scripts.headers_grade import Grade, grade_check, grade_headers, rank
 from scripts.image import read_record
 from scripts.isolation import PROJECT as ISOLATION_PROJECT
 from scripts.isolation import isolation_checks
-from scripts.options import StackOptions, flag_var, integer_var
+from scripts.options import Mode, StackOptions, flag_var, integer_var
 from scripts.settings import Settings
 from tunnel.spec import TunnelSpec, load_spec
 from tunnel.waf import check_rules
@@ -221,8 +222,9 @@ def read_report(path: Path = REPORT_JSON) -> dict[str, object]:
 
 
 EDGE_TESTING = (
-    "The WAF and rate-limit rules act at Cloudflare's edge, which this machine cannot reach. "
-    "With an account: provision them (doit tunnel, or python -m tunnel provision tunnel.yaml), "
+    "The WAF and rate-limit rules act at Cloudflare's edge. With the stack deployed in tunnel "
+    "mode, doit security proves them there itself (WAF-EDGE-*). By hand: provision them (doit "
+    "tunnel, or python -m tunnel provision tunnel.yaml), "
     "deploy in tunnel mode (doit deploy mode=tunnel), then from any client: request a path each "
     "block rule matches (curl -si https://HOSTNAME/.env must answer 403 from Cloudflare, with a "
     "cf-ray header and no origin log line); request a challenged path (answers 403 with "
@@ -269,6 +271,14 @@ def target_stack(
         tools.run([*argv, "down", "--remove-orphans"], env=env, timeout=120, check=False)
 
 
+def tunnel_deployed() -> bool:
+    """Whether the deployed stack is in tunnel mode: only then is there an edge to test."""
+    try:
+        return stack.StackRecord.read().mode == Mode.TUNNEL.value
+    except ReportError:
+        return False
+
+
 def _deployed(docker_engine: DockerClient) -> Target | None:
     try:
         record = stack.StackRecord.read()
@@ -303,8 +313,11 @@ def header_section(
     return checks
 
 
-def waf_section(report: SecurityReport, spec: TunnelSpec) -> list[Check]:
-    """The spec's WAF and rate-limit rules, checked without Cloudflare and listed."""
+def waf_section(
+    report: SecurityReport, spec: TunnelSpec, *, edge: httpx.Client | None = None
+) -> list[Check]:
+    """The spec's WAF and rate-limit rules, checked without Cloudflare and listed; with an
+    ``edge`` client (tunnel mode), also proven at Cloudflare's edge."""
     report.waf_rules = [
         {
             "id": rule.id,
@@ -334,6 +347,11 @@ def waf_section(report: SecurityReport, spec: TunnelSpec) -> list[Check]:
             evidence=" > ".join(kinds) or "no rules",
         )
     )
+    if edge is None:
+        report.notes.append(waf_edge.NO_EDGE)
+    else:
+        logger.info("security: proving the WAF rules at the edge, https://%s/", spec.hostname)
+        checks += waf_edge.edge_checks(edge, spec)
     return checks
 
 
@@ -473,9 +491,14 @@ def healthy_after(
 
 
 def run(
-    settings: Settings, docker_engine: DockerClient, target: Target, options: SecurityOptions
+    settings: Settings,
+    docker_engine: DockerClient,
+    target: Target,
+    options: SecurityOptions,
+    *,
+    edge: bool = False,
 ) -> SecurityReport:
-    """Every section against ``target``; the report (not yet written)."""
+    """Every section against ``target`` (and the WAF at the edge if ``edge``); the report."""
     report = SecurityReport(
         target=f"{target.project} at {target.url}" + (" (throwaway)" if target.fresh else ""),
         image=target.image,
@@ -500,7 +523,13 @@ def run(
     with httpx.Client(timeout=5.0, trust_env=False, follow_redirects=False) as client:
         logger.info("security: grading headers of %s", target.url)
         report.sections["headers"] = header_section(report, client, target, options.min_grade)
-        report.sections["waf"] = waf_section(report, load_spec(TUNNEL_SPEC))
+        spec = load_spec(TUNNEL_SPEC)
+        if edge:
+            # The public internet, as any visitor meets it (the environment's proxy included).
+            with httpx.Client(follow_redirects=False) as edge_client:
+                report.sections["waf"] = waf_section(report, spec, edge=edge_client)
+        else:
+            report.sections["waf"] = waf_section(report, spec)
         logger.info("security: attack simulation against %s", target.url)
         report.sections["attacks"] = attack_section(docker_engine, client, target, options)
     return report
@@ -556,7 +585,7 @@ def step(variables: dict[str, str]) -> None:
     settings = Settings.from_env()
     docker_engine = engine.client(settings)
     with target_stack(settings, docker_engine, options, read_record().tag) as target:
-        report = run(settings, docker_engine, target, options)
+        report = run(settings, docker_engine, target, options, edge=tunnel_deployed())
     report.write()
     logger.info(
         "security: %d checks, %d failed; report in %s",

@@ -4,7 +4,9 @@
 with cloudflared's own rules (:mod:`tunnel.validate`): ``build/tunnel/config.yml`` for a
 locally-managed tunnel and ``build/tunnel/ingress.json``, the body the API's configurations
 endpoint takes for a remotely-managed one. ``tunnel`` provisions the account (tunnel, DNS, WAF,
-rate limits) and writes the tunnel token to ``secrets/tunnel-token`` (mode 0600).
+rate limits) and writes the tunnel token to ``secrets/tunnel-token`` (mode 0600);
+``tunnel_destroy`` removes from the account what ``tunnel`` created (the work is
+:func:`tunnel.destroy.destroy`; the token file stays, useless, until the next ``tunnel``).
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from scripts import paths, stack
 from scripts.errors import VerifyError
 from scripts.options import flag_var
 from tunnel import model, validate
+from tunnel.errors import PlanRefused
 from tunnel.settings import CloudflareSettings
 from tunnel.spec import load_spec
 
@@ -57,16 +60,32 @@ def provision_step(dry_run: str = "0", spec_path: Path = SPEC) -> None:
 
     plan_only = flag_var({"dry_run": dry_run}, "dry_run", default=False)
     spec = load_spec(spec_path)
-    report = provision.provision(
-        spec,
-        CloudflareSettings.from_env(),
-        dry_run=plan_only,
-        token_file=None if plan_only else TOKEN_FILE,
-    )
+    try:
+        report = provision.provision(
+            spec,
+            CloudflareSettings.from_env(),
+            dry_run=plan_only,
+            token_file=None if plan_only else TOKEN_FILE,
+        )
+    except PlanRefused as exc:
+        # doit shows the failure as one line; every refusal is worth reading before a rerun.
+        for refusal in exc.refusals:
+            logger.error("%s", refusal)
+        raise
     for line in report.lines():
         logger.info("%s", line)
     if not plan_only:
         hand_over(TOKEN_FILE, stack.connector_user())
+
+
+def destroy_step(dry_run: str = "0", spec_path: Path = SPEC) -> None:
+    """doit tunnel_destroy: remove the tunnel, its CNAME and its rules (``dry_run=1``: plan)."""
+    from tunnel import destroy  # the SDK import, as in provision_step
+
+    plan_only = flag_var({"dry_run": dry_run}, "dry_run", default=False)
+    report = destroy.destroy(load_spec(spec_path), CloudflareSettings.from_env(), dry_run=plan_only)
+    for line in report.lines():
+        logger.info("%s", line)
 
 
 def hand_over(token_file: Path, user: str) -> None:

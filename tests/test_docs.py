@@ -85,7 +85,14 @@ TEST_NODE = re.compile(r"(tests/[\w/.-]+\.py)::((?:\w+::)*)(\w+)(?:\[.*\])?")
 TEST_NAME = re.compile(r"test_\w+")
 CHECK_ID = re.compile(r"(?:IMG|CTR|NET|HDR|WAF|ATK)-[^\s\[]+(?:\[.*\])?")
 LITERAL_ID = re.compile(r"\bid=\"([A-Z]+-[A-Z0-9-]+)\"")
-SECURITY_MODULES = ("security", "container_audit", "isolation", "attacks", "headers_grade")
+SECURITY_MODULES = (
+    "security",
+    "container_audit",
+    "isolation",
+    "attacks",
+    "headers_grade",
+    "waf_edge",
+)
 
 
 # ---- what the docs say -----------------------------------------------------------------------

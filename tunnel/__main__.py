@@ -1,11 +1,15 @@
 """``python -m tunnel``: validate and test cloudflared configs, render them, provision Cloudflare.
 
-python -m tunnel validate FILE          exit 0 when valid, else one line per problem, exit 1
+python -m tunnel validate FILE          one line per problem; exit 1 on errors, 0 on warnings only
 python -m tunnel match FILE URL         print the index (from 0) of the rule URL hits
 python -m tunnel render SPEC [--remote] print config.yml (or the API JSON) for a spec
 python -m tunnel waf-check SPEC         static check of the spec's WAF/rate-limit rules
-python -m tunnel plan SPEC              what provision would change (reads only)
+python -m tunnel plan SPEC              what provision would change (reads and checks only)
 python -m tunnel provision SPEC [--dry-run] [--token-file PATH]
+python -m tunnel destroy SPEC [--dry-run]   remove the tunnel, its CNAME and its rules
+
+Provisioning reads CLOUDFLARE_API_TOKEN, CLOUDFLARE_ACCOUNT_ID and, when set, the SDK's own
+CLOUDFLARE_BASE_URL.
 """
 
 from __future__ import annotations
@@ -16,13 +20,12 @@ import logging
 from pathlib import Path
 
 from tunnel.cloudflared import find_cloudflared, validate_with_cloudflared
-from tunnel.errors import TunnelError, ValidationError
+from tunnel.errors import PlanRefused, TunnelError, ValidationError
 from tunnel.match import match_url
 from tunnel.model import render_remote, render_yaml
-from tunnel.provision import provision
 from tunnel.settings import CloudflareSettings
-from tunnel.spec import load_spec
-from tunnel.validate import check_file, load_valid_config
+from tunnel.spec import TunnelSpec, load_spec
+from tunnel.validate import check_file, errors, load_valid_config
 from tunnel.waf import check_rules
 
 EXIT_OK = 0
@@ -61,23 +64,29 @@ def _parser() -> argparse.ArgumentParser:
     provision_.add_argument(
         "--token-file", type=Path, default=None, help="write the tunnel token here (mode 0600)"
     )
+
+    destroy = commands.add_parser("destroy", help="remove the tunnel, its CNAME and its rules")
+    destroy.add_argument("spec", type=Path)
+    destroy.add_argument("--dry-run", action="store_true", help="read only; print the plan")
     return parser
 
 
 def _validate(args: argparse.Namespace) -> int:
     problems = check_file(args.file)
+    refused = errors(problems)
     for problem in problems:
-        print(problem)
-    status = EXIT_FAILED if problems else EXIT_OK
-    if not problems:
-        print(f"{args.file}: valid")
+        print(f"warning: {problem}" if problem.warning else problem)
+    status = EXIT_FAILED if refused else EXIT_OK
+    if not refused:
+        warned = len(problems)
+        print(f"{args.file}: valid" + (f" ({warned} warning(s))" if warned else ""))
     binary = None if args.no_cloudflared else find_cloudflared()
     if binary is not None:
         verdict = validate_with_cloudflared(args.file, binary=binary)
         print(f"cloudflared: {'valid' if verdict.ok else 'invalid'}: {verdict.message}")
         if not verdict.ok:
             status = EXIT_FAILED
-        if verdict.ok == bool(problems):
+        if verdict.ok == bool(refused):
             print("note: this validator and cloudflared disagree; cloudflared's word is final")
     return status
 
@@ -105,15 +114,34 @@ def _waf_check(args: argparse.Namespace) -> int:
     return EXIT_OK if all(f.ok for f in findings) else EXIT_FAILED
 
 
-def _provision(args: argparse.Namespace) -> int:
-    spec = load_spec(args.spec)
+def _checked_spec(path: Path) -> TunnelSpec | None:
+    """The spec, or None after printing why its rules are wrong (no API call is made then)."""
+    spec = load_spec(path)
     failed = [f for f in check_rules(spec.rules, ref_prefix=spec.ref_prefix) if not f.ok]
     for finding in failed:
-        print(f"{args.spec}: {finding.id}: {finding.message}")
-    if failed:
+        print(f"{path}: {finding.id}: {finding.message}")
+    return None if failed else spec
+
+
+def _provision(args: argparse.Namespace) -> int:
+    # The SDK takes a moment to import; only the commands that talk to Cloudflare pay for it.
+    from tunnel.provision import provision
+
+    spec = _checked_spec(args.spec)
+    if spec is None:
         return EXIT_FAILED
     settings = CloudflareSettings.from_env()
     report = provision(spec, settings, dry_run=args.dry_run, token_file=args.token_file)
+    for line in report.lines():
+        print(line)
+    return EXIT_OK
+
+
+def _destroy(args: argparse.Namespace) -> int:
+    from tunnel.destroy import destroy
+
+    spec = load_spec(args.spec)
+    report = destroy(spec, CloudflareSettings.from_env(), dry_run=args.dry_run)
     for line in report.lines():
         print(line)
     return EXIT_OK
@@ -133,12 +161,18 @@ def main(argv: list[str] | None = None) -> int:
         "waf-check": _waf_check,
         "plan": _provision,
         "provision": _provision,
+        "destroy": _destroy,
     }
     try:
         return handlers[args.command](args)
     except ValidationError as exc:
         for problem in exc.problems:
             print(problem)
+        return EXIT_FAILED
+    except PlanRefused as exc:
+        for refusal in exc.refusals:
+            print(f"error: {refusal}")
+        print("nothing was changed")
         return EXIT_FAILED
     except TunnelError as exc:
         print(f"error: {exc}")

@@ -9,13 +9,14 @@ The CLI prints ``str(error)`` and exits non-zero.
     ├── RegexError             a path regex does not compile as Go's regexp would
     ├── RegexUnsupported       a valid Go regex that this package cannot evaluate in Python
     ├── BadURL                 a URL to match that Go's parser rejects or that has no host
-    ├── SettingsError          CLOUDFLARE_API_TOKEN / CLOUDFLARE_ACCOUNT_ID missing or malformed
-    └── ProvisionError         a Cloudflare API call failed (carries what was already changed)
+    ├── SettingsError          CLOUDFLARE_API_TOKEN / _ACCOUNT_ID / _BASE_URL missing or malformed
+    └── ProvisionError         a Cloudflare step failed (carries what was already changed)
         ├── PermissionDenied   403: names the token permissions needed
         ├── RateLimited        429: try again later
         ├── ApiUnavailable     5xx, timeouts, no connection
         ├── ZoneNotFound       the spec's zone is not in the account
-        └── Conflict           something in the account blocks the change (e.g. an A record)
+        ├── Conflict           something in the account blocks the change (e.g. an A record)
+        └── PlanRefused        the zone's plan does not allow a rule of the spec (checked first)
 """
 
 from __future__ import annotations
@@ -23,21 +24,28 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-#: The API token permissions provisioning needs, as the dashboard names them.
+#: The API token permissions provisioning needs, as the dashboard's token form names them
+#: (group · item · level). The API calls the last one "Zone WAF Write"; it covers custom rules
+#: and rate-limiting rules (developers.cloudflare.com/waf/custom-rules/create-api/).
 REQUIRED_PERMISSIONS = (
     "Account · Cloudflare Tunnel · Edit",
     "Zone · DNS · Edit",
-    "Zone · WAF · Edit",
+    "Zone · Zone WAF · Edit",
 )
 
 
 @dataclass(frozen=True, kw_only=True)
 class Problem:
-    """One thing wrong with a config file; ``rule`` counts ingress rules from 1 as cloudflared."""
+    """One thing wrong with a config file; ``rule`` counts ingress rules from 1 as cloudflared.
+
+    A ``warning`` is something cloudflared reads and runs anyway (an unknown key, a number
+    where text belongs); anything else stops cloudflared.
+    """
 
     file: str | None = None
     rule: int | None = None
     message: str
+    warning: bool = False
 
     def __str__(self) -> str:
         where = [part for part in (self.file, f"rule #{self.rule}" if self.rule else None) if part]
@@ -63,7 +71,7 @@ class ValidationError(TunnelError):
     """A config breaks cloudflared's ingress rules; ``problems`` has one entry per finding."""
 
     def __init__(self, problems: Sequence[Problem]) -> None:
-        self.problems = list(problems)
+        self.problems = [problem for problem in problems if not problem.warning]
         first = str(self.problems[0]) if self.problems else "invalid configuration"
         more = len(self.problems) - 1
         super().__init__(first + (f" (and {more} more)" if more > 0 else ""))
@@ -131,6 +139,15 @@ class ZoneNotFound(ProvisionError):
 
 class Conflict(ProvisionError):
     """Something already in the account blocks the change."""
+
+
+class PlanRefused(ProvisionError):
+    """The zone's plan would refuse rules of the spec; found before anything was written."""
+
+    def __init__(self, refusals: Sequence[str]) -> None:
+        self.refusals = list(refusals)
+        more = f" (and {len(self.refusals) - 1} more)" if len(self.refusals) > 1 else ""
+        super().__init__(self.refusals[0] + more if self.refusals else "the plan refuses a rule")
 
 
 def _done_suffix(done: Sequence[str]) -> str:

@@ -8,11 +8,16 @@ Two renderings of the same :class:`TunnelConfig`:
   for a remotely-managed tunnel, ``{"config": {"ingress": [...], "originRequest": {...}}}``;
   there durations are whole seconds, as cloudflared's ``CustomDuration.UnmarshalJSON`` reads them.
 
-Reading is strict where cloudflared only warns: an unknown key is an error naming its rule.
+Reading follows cloudflared 2026.1.2 (``config.ReadConfigFile``): it decodes the YAML once
+leniently, which fails on a value of the wrong type (an error here), then once strictly only to
+collect warnings. So an unknown key, anywhere, is a warning naming its rule and cloudflared runs
+on; so are a number or a YAML 1.1 word (``yes``, ``off``) where text or a boolean belongs, which
+its decoder converts. Top-level keys it does not know land in its map of run flags, silently.
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
@@ -38,6 +43,8 @@ __all__ = [
     "render_remote",
     "render_yaml",
 ]
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -208,6 +215,12 @@ RUN_OPTIONS = frozenset(
     ]
 )
 _SECRET_KEYS = frozenset({"token", "credentials-contents", "token-file"})
+#: Text cloudflared's YAML decoder (gopkg.in/yaml.v3, decode.go) takes for a boolean field, for
+#: YAML 1.1's sake; "true" and "false" in quotes it refuses.
+_YAML11_BOOLS = {
+    **dict.fromkeys(("y", "Y", "yes", "Yes", "YES", "on", "On", "ON"), True),
+    **dict.fromkeys(("n", "N", "no", "No", "NO", "off", "Off", "OFF"), False),
+}
 
 
 class _Reader:
@@ -221,6 +234,9 @@ class _Reader:
     def problem(self, rule: int | None, message: str) -> None:
         self.problems.append(Problem(file=self.source, rule=rule, message=message))
 
+    def warn(self, rule: int | None, message: str) -> None:
+        self.problems.append(Problem(file=self.source, rule=rule, message=message, warning=True))
+
     def config(self, data: object) -> TunnelConfig:
         if data is None:
             data = {}
@@ -232,12 +248,20 @@ class _Reader:
             if key in _TOP_KEYS:
                 continue
             if key in _SECRET_KEYS:
-                self.problem(None, f"{key!r} is a secret; keep it out of the config file")
+                self.warn(
+                    None,
+                    f"{key!r} is a secret: cloudflared reads it, but keep it out of the config "
+                    "file (compose passes the token as a secret file)",
+                )
             elif key in RUN_OPTIONS:
                 options[str(key)] = data[key]
             else:
                 known = ", ".join(_TOP_KEYS)
-                self.problem(None, f"unknown top-level key {key!r} (known: {known}, or a run flag)")
+                self.warn(
+                    None,
+                    f"unknown top-level key {key!r}: cloudflared ignores it (known: {known}, "
+                    "or a run flag)",
+                )
         ingress: list[IngressRule] = []
         raw_rules = data.get("ingress", [])
         if raw_rules is None:
@@ -265,7 +289,10 @@ class _Reader:
             return IngressRule()
         for key in raw:
             if key not in _RULE_KEYS:
-                self.problem(number, f"unknown key {key!r} (known: {', '.join(_RULE_KEYS)})")
+                self.warn(
+                    number,
+                    f"unknown key {key!r}: cloudflared ignores it (known: {', '.join(_RULE_KEYS)})",
+                )
         return IngressRule(
             hostname=self.string(number, "hostname", raw.get("hostname", "")),
             path=self.string(number, "path", raw.get("path", "")),
@@ -297,7 +324,9 @@ class _Reader:
         for key, value in raw.items():
             if key not in by_key:
                 known = ", ".join(by_key)
-                self.problem(rule, f"unknown key {key!r} in {where} (known: {known})")
+                self.warn(
+                    rule, f"unknown key {key!r} in {where}: cloudflared ignores it (known: {known})"
+                )
                 continue
             attr, kind = by_key[key]
             converted = self.value(rule, f"{where}.{key}", kind, value)
@@ -313,6 +342,13 @@ class _Reader:
         if kind == "bool":
             if isinstance(value, bool):
                 return value
+            if isinstance(value, str) and value in _YAML11_BOOLS:
+                self.warn(
+                    rule,
+                    f"{name} is {value!r}: cloudflared reads it as "
+                    f"{str(_YAML11_BOOLS[value]).lower()}; write true or false",
+                )
+                return _YAML11_BOOLS[value]
             self.problem(rule, f"{name} must be true or false, got {value!r}")
             return None
         if kind in ("int", "uint"):
@@ -349,7 +385,12 @@ class _Reader:
             return value
         if value is None:
             return ""
-        self.problem(rule, f"{name} must be a string, got {value!r} (quote it in YAML)")
+        if isinstance(value, bool | int | float):
+            # cloudflared's decoder keeps a scalar's text for a string field.
+            text = str(value).lower() if isinstance(value, bool) else str(value)
+            self.warn(rule, f"{name} is {value!r}, not text: cloudflared reads {text!r}; quote it")
+            return text
+        self.problem(rule, f"{name} must be a string, got {_kind(value)} (quote it in YAML)")
         return ""
 
     def duration(self, rule: int | None, name: str, value: object) -> Duration | None:
@@ -386,10 +427,15 @@ def read_config(data: object, *, source: str | None = None) -> tuple[TunnelConfi
 
 
 def parse_config(data: object, *, source: str | None = None) -> TunnelConfig:
-    """The config in ``data``; ValidationError listing every unknown key or wrong type."""
+    """The config in ``data``; ValidationError listing every value cloudflared cannot read.
+
+    Warnings (unknown keys and the like, which cloudflared reads past) are logged, not raised.
+    """
     config, problems = read_config(data, source=source)
-    if problems:
+    if any(not problem.warning for problem in problems):
         raise ValidationError(problems)
+    for problem in problems:
+        logger.warning("%s", problem)
     return config
 
 
@@ -407,7 +453,7 @@ def from_remote(body: Mapping[str, Any], *, source: str | None = None) -> Tunnel
     inner = body.get("config", body)
     reader = _Reader(source, durations="seconds")
     config = reader.config(inner)
-    if reader.problems:
+    if any(not problem.warning for problem in reader.problems):
         raise ValidationError(reader.problems)
     return config
 

@@ -1,56 +1,54 @@
-"""Make a Cloudflare account match a :class:`~tunnel.spec.TunnelSpec`, idempotently.
+"""Make a Cloudflare account match a :class:`~tunnel.spec.TunnelSpec`: check first, then converge.
 
-One run first *reads* everything it may change (zone, tunnel, remote ingress, DNS record, the
-two WAF phase entry points), builds a plan, and only then writes, in this order:
+A run has three stages.
 
-1. create the named tunnel, remotely managed (``config_src: cloudflare``), if it is missing;
-2. PUT its remote ingress configuration, if it differs;
-3. create or correct the proxied CNAME ``<hostname> -> <tunnel-id>.cfargotunnel.com``;
-4. PUT the WAF custom rules and the rate-limiting rules, merged with the rules there;
-5. fetch the tunnel token and write it to a 0600 file (never printed or logged).
+1. **Read** (:func:`tunnel.account.read_state`): the zone and its plan, the tunnel of the spec's
+   name, its remote ingress, every DNS record at the hostname, both WAF phase entry points.
+2. **Check**, still without writing: a tunnel of that name must be remotely managed; nothing at
+   the hostname may block the CNAME (an A, AAAA or NS record, or a CNAME this project did not
+   create); every rule the run would leave in each WAF phase must fit the zone's plan
+   (:mod:`tunnel.plans`). Any of these stops the run with **zero writes**.
+3. **Write**, in an order where each step leaves a state the next run completes:
 
-Every error the API can give is raised before the first write where it can be (zone missing,
-a conflicting DNS record, a locally-managed tunnel of the same name). A write that fails
-raises a :class:`~tunnel.errors.ProvisionError` listing exactly what was already changed, with
-what it replaced; nothing is ever deleted, so every change can be undone by hand.
-A dry run does only the reads and returns the plan.
+   a. create the named tunnel, remotely managed (``config_src: cloudflare``), if missing;
+   b. fetch its token and write it to a 0600 file at once (never printed or logged), so tunnel
+      mode can deploy even if a later step fails;
+   c. PUT its remote ingress configuration, if it differs;
+   d. create or correct the proxied CNAME ``<hostname> -> <tunnel-id>.cfargotunnel.com``;
+   e. PUT each WAF phase whose rules differ, the rules of others kept in place.
+
+A write that fails raises a :class:`~tunnel.errors.ProvisionError` listing exactly what was
+already changed; running again completes the job, and the account then looks exactly as a clean
+run leaves it. A dry run (``plan``) stops after the checks and returns what it would change.
 """
 
 from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypeVar, cast
+from typing import Any, cast
 
-import cloudflare
-import httpx
 from cloudflare import Cloudflare
 
-from tunnel.errors import (
-    REQUIRED_PERMISSIONS,
-    ApiUnavailable,
-    Conflict,
-    PermissionDenied,
-    ProvisionError,
-    RateLimited,
-    ZoneNotFound,
-)
+from tunnel.account import REMOTE, AccountState, Tunnel, read_state
+from tunnel.cfapi import Api, make_client
+from tunnel.errors import Conflict, PlanRefused, ProvisionError
 from tunnel.model import render_remote
+from tunnel.plans import check_plan, limits_for
 from tunnel.settings import CloudflareSettings
 from tunnel.spec import TunnelSpec
 from tunnel.waf import CUSTOM_PHASE, PHASES, RATELIMIT_PHASE, Merge, merge_rules, rule_to_api
 
-__all__ = ["ProvisionReport", "make_client", "provision", "write_secret"]
+__all__ = ["ProvisionReport", "dns_comment", "provision", "write_secret"]
 
 logger = logging.getLogger(__name__)
 
-API_BASE = "https://api.cloudflare.com/client/v4"
-TUNNEL_DOMAIN = "cfargotunnel.com"
-_T = TypeVar("_T")
+NEW_TUNNEL = "<new tunnel id>"
+#: Record types that cannot share a name with a CNAME at Cloudflare
+#: (developers.cloudflare.com/dns/manage-dns-records/troubleshooting/records-with-same-name/).
+CNAME_CONFLICTS = ("A", "AAAA", "CNAME", "NS")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -73,200 +71,71 @@ class ProvisionReport:
         return out
 
 
-def make_client(
-    settings: CloudflareSettings, *, http_client: httpx.Client | None = None
-) -> Cloudflare:
-    """A Cloudflare SDK client that authenticates with ``settings.api_token`` only."""
-    client = Cloudflare(
-        api_token=settings.api_token,
-        base_url=API_BASE,
-        timeout=settings.timeout,
-        max_retries=settings.max_retries,
-        http_client=http_client,
-    )
-    # The SDK also reads CLOUDFLARE_API_KEY / CLOUDFLARE_EMAIL from the environment and would
-    # prefer them to the token; provisioning must use exactly the token it was given.
-    client.api_key = None
-    client.api_email = None
-    client.user_service_key = None
-    return client
+def dns_comment(spec: TunnelSpec) -> str:
+    """The comment on the CNAME this project creates: how a later run knows the record is its."""
+    return f"zeroport: tunnel {spec.tunnel}"
 
 
-def _api_messages(exc: cloudflare.APIStatusError) -> str:
-    body = exc.body
-    errors = body.get("errors") if isinstance(body, dict) else None
-    if isinstance(errors, list):
-        texts = [
-            f"{e.get('message', '')} (code {e.get('code')})" for e in errors if isinstance(e, dict)
-        ]
-        if texts:
-            return "; ".join(texts)
-    return exc.response.reason_phrase
-
-
-def _map_error(exc: cloudflare.CloudflareError, action: str) -> ProvisionError:
-    """One-line, actionable error for an SDK exception."""
-    permissions = ", ".join(REQUIRED_PERMISSIONS)
-    if isinstance(exc, cloudflare.PermissionDeniedError):
-        return PermissionDenied(
-            f"Cloudflare refused to {action} (HTTP 403): the API token needs the permissions "
-            f"{permissions}; add them to the token and run again"
-        )
-    if isinstance(exc, cloudflare.AuthenticationError):
-        return PermissionDenied(
-            f"Cloudflare did not accept the API token while trying to {action} (HTTP 401): "
-            f"it is invalid, expired or revoked; create one with {permissions}"
-        )
-    if isinstance(exc, cloudflare.RateLimitError):
-        return RateLimited(
-            f"Cloudflare rate-limited the API token while trying to {action} (HTTP 429); "
-            "wait a few minutes and run again"
-        )
-    if isinstance(exc, cloudflare.APITimeoutError):
-        return ApiUnavailable(
-            f"the Cloudflare API timed out while trying to {action}; run again later"
-        )
-    if isinstance(exc, cloudflare.APIConnectionError):
-        return ApiUnavailable(
-            f"could not reach the Cloudflare API to {action}: check the network and run again"
-        )
-    if isinstance(exc, cloudflare.APIStatusError):
-        if exc.status_code >= 500:
-            return ApiUnavailable(
-                f"the Cloudflare API failed to {action} (HTTP {exc.status_code}); "
-                "try again later or check www.cloudflarestatus.com"
-            )
-        return ProvisionError(
-            f"Cloudflare rejected the request to {action} (HTTP {exc.status_code}): "
-            f"{_api_messages(exc)}"
-        )
-    return ProvisionError(f"could not {action}: {exc.__class__.__name__}")
-
-
-@contextmanager
-def _calling(action: str, done: list[str]) -> Iterator[None]:
-    """Turn SDK errors into ProvisionErrors that list what ``done`` holds so far."""
-    try:
-        yield
-    except cloudflare.CloudflareError as exc:
-        raise _map_error(exc, action).with_done(done) from None
-
-
-def _as_dict(model: object) -> dict[str, Any]:
-    if model is None:
-        return {}
-    to_dict = getattr(model, "to_dict", None)
-    if to_dict is None:
-        return dict(cast("dict[str, Any]", model))
-    return cast("dict[str, Any]", to_dict())
-
-
-@dataclass(kw_only=True)
-class _State:
-    """What the reads found."""
-
-    zone_id: str = ""
-    tunnel_id: str | None = None
-    remote_config: dict[str, Any] = field(default_factory=dict)
-    remote_version: object = None
-    dns_record: dict[str, Any] | None = None
-    phases: dict[str, dict[str, Any]] = field(default_factory=dict)
+def owns_record(spec: TunnelSpec, record: dict[str, Any], tunnel: Tunnel | None) -> bool:
+    """Whether a DNS record at the hostname is the CNAME this project made for ``spec``."""
+    if record.get("type") != "CNAME":
+        return False
+    points_at_tunnel = tunnel is not None and record.get("content") == tunnel.cname_target
+    return points_at_tunnel or record.get("comment") == dns_comment(spec)
 
 
 class _Provisioner:
-    def __init__(self, spec: TunnelSpec, settings: CloudflareSettings, client: Cloudflare) -> None:
+    def __init__(self, spec: TunnelSpec, api: Api, state: AccountState) -> None:
         self.spec = spec
-        self.account_id = settings.account_id
-        self.client = client
-        self.done: list[str] = []
-        self.state = _State()
+        self.api = api
+        self.state = state
+        self.merges = self._merges()
 
-    def call(self, action: str, fn: Callable[[], _T]) -> _T:
-        with _calling(action, self.done):
-            return fn()
+    # --- checks (no writes) ----------------------------------------------------------------
 
-    # --- reads ---------------------------------------------------------------------------
-
-    def read(self) -> None:
-        spec, client = self.spec, self.client
-        zones = self.call(
-            f"look up zone {spec.zone}",
-            lambda: client.zones.list(name=spec.zone, account={"id": self.account_id}).result,
-        )
-        matching = [zone for zone in zones if zone.name == spec.zone]
-        if not matching:
-            raise ZoneNotFound(
-                f"zone {spec.zone!r} was not found in account {self.account_id}: add the domain "
-                "to this account in the dashboard, or fix 'zone' in the spec"
+    def check(self) -> None:
+        """Refuse, before any write, what would fail or clobber something not ours."""
+        spec, tunnel = self.spec, self.state.tunnel
+        if tunnel is not None and tunnel.managed != REMOTE:
+            how = (
+                "is locally managed"
+                if tunnel.managed == "local"
+                else "is not marked remotely managed by the API (no config_src, no remote_config)"
             )
-        self.state.zone_id = matching[0].id
-        self.read_tunnel()
-        self.read_dns()
-        for phase in PHASES:
-            self.state.phases[phase] = self.read_phase(phase)
-
-    def read_tunnel(self) -> None:
-        spec, client = self.spec, self.client
-        tunnels = self.call(
-            f"look up tunnel {spec.tunnel}",
-            lambda: (
-                client.zero_trust.tunnels.cloudflared.list(
-                    account_id=self.account_id, name=spec.tunnel, is_deleted=False
-                ).result
-            ),
-        )
-        found = [t for t in tunnels if t.name == spec.tunnel and not t.deleted_at]
-        if not found:
-            return
-        tunnel = found[0]
-        if tunnel.config_src == "local":
             raise Conflict(
-                f"tunnel {spec.tunnel!r} ({tunnel.id}) is locally managed, so its ingress lives "
-                "in a config.yml on the connector; rename the tunnel in the spec, or migrate it "
-                "to remote management in the Zero Trust dashboard"
+                f"tunnel {spec.tunnel!r} ({tunnel.id}) {how}, so its ingress lives in a "
+                "config.yml on the connector and pushing one would not reach it; rename the "
+                "tunnel in tunnel.yaml, or migrate it to remote management in the Zero Trust "
+                "dashboard"
             )
-        self.state.tunnel_id = tunnel.id
-        current = self.call(
-            f"read the configuration of tunnel {spec.tunnel}",
-            lambda: client.zero_trust.tunnels.cloudflared.configurations.get(
-                tunnel_id=cast(str, tunnel.id), account_id=self.account_id
-            ),
-        )
-        data = _as_dict(current)
-        self.state.remote_config = data.get("config") or {}
-        self.state.remote_version = data.get("version")
-
-    def read_dns(self) -> None:
-        spec, client = self.spec, self.client
-        records = self.call(
-            f"read the DNS records of {spec.hostname}",
-            lambda: (
-                client.dns.records.list(
-                    zone_id=self.state.zone_id, name={"exact": spec.hostname}
-                ).result
-            ),
-        )
-        found = [_as_dict(r) for r in records if getattr(r, "name", None) == spec.hostname]
-        others = [r for r in found if r.get("type") != "CNAME"]
-        if others:
-            kinds = ", ".join(sorted({str(r.get("type")) for r in others}))
-            raise Conflict(
-                f"{spec.hostname} already has a DNS {kinds} record, which cannot coexist with the "
-                "tunnel's CNAME; delete that record or choose another hostname"
-            )
-        self.state.dns_record = found[0] if found else None
-
-    def read_phase(self, phase: str) -> dict[str, Any]:
-        with _calling(f"read the {phase} rules of zone {self.spec.zone}", self.done):
-            try:
-                ruleset = self.client.rulesets.phases.get(
-                    cast(Any, phase), zone_id=self.state.zone_id
+        for record in self.state.records:
+            kind = str(record.get("type"))
+            if kind in CNAME_CONFLICTS and not owns_record(spec, record, tunnel):
+                what = f"a DNS {kind} record ({record.get('content')})"
+                raise Conflict(
+                    f"{spec.hostname} already has {what} that this project did not create and "
+                    "that cannot coexist with the tunnel's CNAME; delete that record in the "
+                    "dashboard, or choose another hostname in tunnel.yaml"
                 )
-            except cloudflare.NotFoundError:
-                return {}  # the phase has no entry point ruleset yet; the PUT creates it
-        return _as_dict(ruleset)
+        limits = limits_for(self.state.plan)
+        refusals = check_plan(
+            limits,
+            {merge.phase: merge.rules for merge in self.merges},
+            ref_prefix=spec.ref_prefix,
+        )
+        if refusals:
+            raise PlanRefused(refusals)
 
-    # --- plan ----------------------------------------------------------------------------
+    # --- plan ------------------------------------------------------------------------------
+
+    def _merges(self) -> list[Merge]:
+        wanted = {CUSTOM_PHASE: self.spec.custom_rules, RATELIMIT_PHASE: self.spec.rate_limits}
+        out = []
+        for phase in PHASES:
+            desired = [rule_to_api(r, ref_prefix=self.spec.ref_prefix) for r in wanted[phase]]
+            existing = self.state.rules(phase)
+            out.append(merge_rules(phase, existing, desired, ref_prefix=self.spec.ref_prefix))
+        return out
 
     def desired_config(self) -> dict[str, Any]:
         inner: dict[str, Any] = render_remote(self.spec.ingress_config())["config"]
@@ -280,11 +149,16 @@ class _Provisioner:
             for key in ("ingress", "originRequest")
         )
 
+    def our_record(self) -> dict[str, Any] | None:
+        found = [r for r in self.state.records if owns_record(self.spec, r, self.state.tunnel)]
+        return found[0] if found else None
+
     def cname_target(self) -> str:
-        return f"{self.state.tunnel_id or '<new tunnel id>'}.{TUNNEL_DOMAIN}"
+        tunnel = self.state.tunnel
+        return tunnel.cname_target if tunnel is not None else f"{NEW_TUNNEL}.cfargotunnel.com"
 
     def dns_change(self) -> str | None:
-        record = self.state.dns_record
+        record = self.our_record()
         target = self.cname_target()
         if record is None:
             return f"create proxied CNAME {self.spec.hostname} -> {target}"
@@ -295,27 +169,15 @@ class _Provisioner:
             )
         return None
 
-    def merges(self) -> list[Merge]:
-        wanted = {
-            CUSTOM_PHASE: self.spec.custom_rules,
-            RATELIMIT_PHASE: self.spec.rate_limits,
-        }
-        out = []
-        for phase in PHASES:
-            existing = self.state.phases.get(phase, {}).get("rules") or []
-            desired = [rule_to_api(r, ref_prefix=self.spec.ref_prefix) for r in wanted[phase]]
-            out.append(merge_rules(phase, existing, desired, ref_prefix=self.spec.ref_prefix))
-        return out
-
     def plan(self) -> tuple[list[str], list[str]]:
-        spec = self.spec
+        spec, tunnel = self.spec, self.state.tunnel
         changes: list[str] = []
-        unchanged: list[str] = []
-        if self.state.tunnel_id is None:
+        unchanged = [f"every rule fits the zone's plan ({self.state.plan_name})"]
+        if tunnel is None:
             changes.append(f"create tunnel {spec.tunnel!r} (remotely managed)")
         else:
-            unchanged.append(f"tunnel {spec.tunnel!r} exists ({self.state.tunnel_id})")
-        if self.state.tunnel_id is None or self.config_differs():
+            unchanged.append(f"tunnel {spec.tunnel!r} exists ({tunnel.id})")
+        if tunnel is None or self.config_differs():
             changes.append(
                 f"put remote ingress of {spec.tunnel!r}: {spec.hostname} -> {spec.service}, "
                 f"else {spec.fallback}"
@@ -327,7 +189,7 @@ class _Provisioner:
             changes.append(dns)
         else:
             unchanged.append(f"CNAME {spec.hostname} -> {self.cname_target()} (proxied)")
-        for merge in self.merges():
+        for merge in self.merges:
             changes.extend(merge.changes)
             if not merge.changes:
                 unchanged.append(
@@ -337,124 +199,118 @@ class _Provisioner:
                 changes.append(f"{merge.phase}: keep {merge.kept} rules this spec does not own")
         return changes, unchanged
 
-    # --- writes --------------------------------------------------------------------------
+    # --- writes ----------------------------------------------------------------------------
 
-    def apply(self) -> str:
-        spec, client = self.spec, self.client
-        created_now = self.state.tunnel_id is None
-        tunnel_id = self.state.tunnel_id or self.create_tunnel()
-        if self.config_differs():
-            logger.info("putting the remote ingress of tunnel %s", spec.tunnel)
-            self.call(
-                f"put the configuration of tunnel {spec.tunnel}",
-                lambda: client.zero_trust.tunnels.cloudflared.configurations.update(
-                    tunnel_id=tunnel_id,
-                    account_id=self.account_id,
-                    config=cast(Any, self.desired_config()),
-                ),
-            )
-            if created_now:
-                self.done.append(f"set the remote ingress of the new tunnel {spec.tunnel!r}")
-            else:
-                self.done.append(
-                    f"replaced the remote ingress of tunnel {spec.tunnel!r} (previous version "
-                    f"{self.state.remote_version}, was {self.state.remote_config or 'empty'})"
-                )
-        self.apply_dns()
-        for merge in self.merges():
-            if merge.changed:
-                self.apply_phase(merge)
-        return tunnel_id
-
-    def create_tunnel(self) -> str:
-        spec = self.spec
+    def ensure_tunnel(self) -> Tunnel:
+        if self.state.tunnel is not None:
+            return self.state.tunnel
+        spec, api = self.spec, self.api
         logger.info("creating tunnel %s", spec.tunnel)
-        created = self.call(
+        created = api.call(
             f"create tunnel {spec.tunnel}",
-            lambda: self.client.zero_trust.tunnels.cloudflared.create(
-                account_id=self.account_id, name=spec.tunnel, config_src="cloudflare"
+            lambda: api.client.zero_trust.tunnels.cloudflared.create(
+                account_id=api.account_id, name=spec.tunnel, config_src="cloudflare"
             ),
         )
         if not created.id:
-            raise ProvisionError("Cloudflare created the tunnel but returned no id", self.done)
-        self.state.tunnel_id = created.id
+            raise ProvisionError("Cloudflare created the tunnel but returned no id", api.done)
+        tunnel = Tunnel(id=created.id, name=spec.tunnel, managed=REMOTE)
+        self.state.tunnel = tunnel
         self.state.remote_config = {}
-        self.done.append(
-            f"created tunnel {spec.tunnel!r} ({created.id}); to undo, delete it "
-            "in the Zero Trust dashboard"
+        api.changed(
+            f"created tunnel {spec.tunnel!r} ({created.id}); to undo: "
+            "python -m tunnel destroy tunnel.yaml"
         )
-        return created.id
+        return tunnel
 
-    def apply_dns(self) -> None:
-        spec, client = self.spec, self.client
-        if self.dns_change() is None:
-            return
-        target = self.cname_target()
-        record = self.state.dns_record
-        comment = f"zeroport: tunnel {spec.tunnel}"
-        if record is None:
-            logger.info("creating CNAME %s -> %s", spec.hostname, target)
-            created = self.call(
-                f"create the DNS record {spec.hostname}",
-                lambda: client.dns.records.create(
-                    zone_id=self.state.zone_id,
-                    type="CNAME",
-                    name=spec.hostname,
-                    content=target,
-                    proxied=True,
-                    ttl=1,
-                    comment=comment,
-                ),
-            )
-            record_id = getattr(created, "id", None)
-            self.done.append(
-                f"created proxied CNAME {spec.hostname} -> {target} (record {record_id}); "
-                "to undo, delete that record"
-            )
-            return
-        logger.info("updating CNAME %s -> %s", spec.hostname, target)
-        record_id = str(record["id"])
-        self.call(
-            f"update the DNS record {spec.hostname}",
-            lambda: client.dns.records.update(
-                dns_record_id=record_id,
-                zone_id=self.state.zone_id,
-                type="CNAME",
-                name=spec.hostname,
-                content=target,
-                proxied=True,
-                ttl=1,
-                comment=comment,
+    def write_token(self, tunnel: Tunnel, token_file: Path) -> bool:
+        api = self.api
+        token = api.call(
+            f"fetch the token of tunnel {self.spec.tunnel}",
+            lambda: api.client.zero_trust.tunnels.cloudflared.token.get(
+                tunnel_id=tunnel.id, account_id=api.account_id
             ),
         )
-        self.done.append(
+        try:
+            return write_secret(token_file, str(token))
+        except OSError as exc:
+            raise ProvisionError(
+                f"could not write the tunnel token to {token_file}: {exc.strerror}; "
+                "fix the path or its permissions and run again",
+                api.done,
+            ) from None
+
+    def apply_ingress(self, tunnel: Tunnel, *, created_now: bool) -> None:
+        if not self.config_differs():
+            return
+        spec, api = self.spec, self.api
+        api.call(
+            f"put the configuration of tunnel {spec.tunnel}",
+            lambda: api.client.zero_trust.tunnels.cloudflared.configurations.update(
+                tunnel_id=tunnel.id,
+                account_id=api.account_id,
+                config=cast(Any, self.desired_config()),
+            ),
+        )
+        if created_now:
+            api.changed(f"set the remote ingress of the new tunnel {spec.tunnel!r}")
+        else:
+            api.changed(
+                f"replaced the remote ingress of tunnel {spec.tunnel!r} (previous version "
+                f"{self.state.remote_version}, was {self.state.remote_config or 'empty'})"
+            )
+
+    def apply_dns(self) -> None:
+        if self.dns_change() is None:
+            return
+        spec, api = self.spec, self.api
+        target = self.cname_target()
+        record = self.our_record()
+        # Both calls send the whole record: PUT replaces it, so anything left out is reset.
+        fields: dict[str, Any] = {
+            "zone_id": self.state.zone_id,
+            "type": "CNAME",
+            "name": spec.hostname,
+            "content": target,
+            "proxied": True,
+            "ttl": 1,
+            "comment": dns_comment(spec),
+        }
+        if record is None:
+            created = api.call(
+                f"create the DNS record {spec.hostname}",
+                lambda: api.client.dns.records.create(**fields),
+            )
+            api.changed(
+                f"created proxied CNAME {spec.hostname} -> {target} "
+                f"(record {getattr(created, 'id', None)})"
+            )
+            return
+        record_id = str(record["id"])
+        api.call(
+            f"update the DNS record {spec.hostname}",
+            lambda: api.client.dns.records.update(dns_record_id=record_id, **fields),
+        )
+        api.changed(
             f"changed CNAME {spec.hostname} from {record.get('content')} "
             f"(proxied={record.get('proxied')}) to {target} (proxied=True)"
         )
 
     def apply_phase(self, merge: Merge) -> None:
+        api = self.api
         previous = self.state.phases.get(merge.phase, {})
         logger.info("putting %d rules into phase %s", len(merge.rules), merge.phase)
-        self.call(
+        api.call(
             f"update the {merge.phase} rules of zone {self.spec.zone}",
-            lambda: self.client.rulesets.phases.update(
+            lambda: api.client.rulesets.phases.update(
                 cast(Any, merge.phase), zone_id=self.state.zone_id, rules=cast(Any, merge.rules)
             ),
         )
         version = previous.get("version", "none")
-        self.done.append(
+        api.changed(
             f"replaced the {merge.phase} rules ({'; '.join(merge.changes)}; previous ruleset "
             f"version {version})"
         )
-
-    def fetch_token(self, tunnel_id: str) -> str:
-        token = self.call(
-            f"fetch the token of tunnel {self.spec.tunnel}",
-            lambda: self.client.zero_trust.tunnels.cloudflared.token.get(
-                tunnel_id=tunnel_id, account_id=self.account_id
-            ),
-        )
-        return str(token)
 
 
 def _prune(value: object) -> object:
@@ -490,40 +346,42 @@ def provision(
     token_file: Path | None = None,
     client: Cloudflare | None = None,
 ) -> ProvisionReport:
-    """Make the account match ``spec``; with ``dry_run`` only read and return the plan.
+    """Make the account match ``spec``; with ``dry_run`` only read, check and return the plan.
 
     The tunnel token goes to ``token_file`` (mode 0600) when given, and nowhere else.
-    Raises a ProvisionError subclass naming what already changed when a step fails.
+    Raises a ProvisionError subclass: before any write when a check refuses (Conflict,
+    PlanRefused, ZoneNotFound), or naming what already changed when a write fails.
     """
-    worker = _Provisioner(spec, settings, client or make_client(settings))
-    worker.read()
+    api = Api(client or make_client(settings), settings.account_id)
+    worker = _Provisioner(spec, api, read_state(api, spec))
+    worker.check()
     changes, unchanged = worker.plan()
     if dry_run:
         logger.info("dry run: %d change(s) planned, nothing written", len(changes))
+        tunnel = worker.state.tunnel
         return ProvisionReport(
-            dry_run=True, tunnel_id=worker.state.tunnel_id, changes=changes, unchanged=unchanged
+            dry_run=True,
+            tunnel_id=tunnel.id if tunnel else None,
+            changes=changes,
+            unchanged=unchanged,
         )
-    tunnel_id = worker.apply()
-    # The report lists what was actually done (with what it replaced), not the plan.
-    changes = list(worker.done)
+    created_now = worker.state.tunnel is None
+    tunnel = worker.ensure_tunnel()
     if token_file is not None:
-        token = worker.fetch_token(tunnel_id)
-        try:
-            written = write_secret(token_file, token)
-        except OSError as exc:
-            raise ProvisionError(
-                f"could not write the tunnel token to {token_file}: {exc.strerror}; "
-                "fix the path or its permissions and run again",
-                worker.done,
-            ) from None
-        if written:
-            changes.append(f"wrote the tunnel token to {token_file} (mode 0600)")
+        if worker.write_token(tunnel, token_file):
+            api.changed(f"wrote the tunnel token to {token_file} (mode 0600)")
         else:
             unchanged.append(f"tunnel token in {token_file} is current")
+    worker.apply_ingress(tunnel, created_now=created_now)
+    worker.apply_dns()
+    for merge in worker.merges:
+        if merge.changed:
+            worker.apply_phase(merge)
+    # The report lists what was actually done (with what it replaced), not the plan.
     return ProvisionReport(
         dry_run=False,
-        tunnel_id=tunnel_id,
-        changes=changes,
+        tunnel_id=tunnel.id,
+        changes=list(api.done),
         unchanged=unchanged,
         token_file=token_file,
     )

@@ -1,21 +1,33 @@
 """What provisioning needs from the environment: the one place in ``tunnel/`` reading it.
 
 The API token is checked for shape only (Cloudflare checks the rest) and is never part of a
-repr, a log line or an error message.
+repr, a log line or an error message. ``CLOUDFLARE_BASE_URL`` is the Cloudflare SDK's own
+variable for the API's address (an API gateway in front of it, or a local test server); it is
+read here, like the rest, and handed to the SDK.
 """
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from urllib.parse import urlsplit
 
 from tunnel.errors import REQUIRED_PERMISSIONS, SettingsError
 
-__all__ = ["CloudflareSettings", "check_account_id", "check_api_token"]
+__all__ = [
+    "DEFAULT_API_BASE",
+    "CloudflareSettings",
+    "check_account_id",
+    "check_api_token",
+    "check_base_url",
+]
 
 SECONDS = 1.0
+#: Where the SDK sends requests unless CLOUDFLARE_BASE_URL says otherwise.
+DEFAULT_API_BASE = "https://api.cloudflare.com/client/v4"
 
 # User/account API tokens: 40 URL-safe characters, or the scannable cfut_/cfat_ form.
 _TOKEN = re.compile(r"[A-Za-z0-9_-]{40}|cf(?:ut|at)_[A-Za-z0-9_-]{40,}")
@@ -68,6 +80,35 @@ def check_account_id(account_id: str | None) -> str:
     return account_id
 
 
+def check_base_url(url: str | None) -> str:
+    """The API base URL: https anywhere, plain http only to this machine (the token travels)."""
+    if not url:
+        return DEFAULT_API_BASE
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise SettingsError(
+            "CLOUDFLARE_BASE_URL",
+            f"is not an http(s) URL ({url!r})",
+            f"set it to the API's address, e.g. {DEFAULT_API_BASE}, or unset it",
+        )
+    if parts.scheme == "http" and not _is_loopback(parts.hostname):
+        raise SettingsError(
+            "CLOUDFLARE_BASE_URL",
+            f"sends the API token in clear text to {parts.hostname} ({url!r})",
+            "use an https:// address (plain http is accepted for a loopback address only)",
+        )
+    return url.rstrip("/")
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
 @dataclass(frozen=True, kw_only=True)
 class CloudflareSettings:
     """Credentials and client limits for the Cloudflare API."""
@@ -80,12 +121,15 @@ class CloudflareSettings:
     timeout: float = 30 * SECONDS
     #: Retries the SDK makes on 429 and 5xx before giving up.
     max_retries: int = 2
+    #: The API's address (CLOUDFLARE_BASE_URL, the SDK's own variable).
+    base_url: str = DEFAULT_API_BASE
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> CloudflareSettings:
-        """Read CLOUDFLARE_API_TOKEN and CLOUDFLARE_ACCOUNT_ID; SettingsError when unusable."""
+        """Read CLOUDFLARE_API_TOKEN, _ACCOUNT_ID and _BASE_URL; SettingsError when unusable."""
         env = os.environ if environ is None else environ
         return cls(
             api_token=check_api_token(env.get("CLOUDFLARE_API_TOKEN")),
             account_id=check_account_id(env.get("CLOUDFLARE_ACCOUNT_ID")),
+            base_url=check_base_url(env.get("CLOUDFLARE_BASE_URL")),
         )

@@ -11,16 +11,16 @@ waf:
   ref_prefix: zeroport_          # rules whose ref starts with this belong to this file
   custom_rules:                  # phase http_request_firewall_custom
     - {id: ..., description: ..., expression: ..., action: block}
-  rate_limits:                   # phase http_ratelimit
+  rate_limits:                   # phase http_ratelimit (what a Free zone allows)
     - {id: ..., description: ..., expression: ..., action: block,
-       characteristics: [cf.colo.id, ip.src], period: 60, requests_per_period: 100,
-       mitigation_timeout: 600}
+       characteristics: [cf.colo.id, ip.src], period: 10, requests_per_period: 50,
+       mitigation_timeout: 10}
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -139,7 +139,7 @@ class _SpecReader:
                 requests_to_origin = data.get("requests_to_origin")
                 limit = RateLimit(
                     characteristics=tuple(characteristics),
-                    period=self.number(data, "period", at, 60),
+                    period=self.number(data, "period", at, 10),
                     requests_per_period=self.number(data, "requests_per_period", at, 0),
                     mitigation_timeout=self.number(data, "mitigation_timeout", at, 0),
                     counting_expression=self.text(data, "counting_expression", at, required=False)
@@ -172,7 +172,9 @@ def parse_spec(data: object, *, source: str | None = None) -> TunnelSpec:
     origin_config, origin_problems = read_config(
         {"originRequest": top.get("originRequest")}, source=source
     )
-    reader.problems.extend(origin_problems)
+    # The spec is this project's own file: what cloudflared would only warn about (an unknown
+    # originRequest key) would be dropped silently on the way to the API, so it is an error.
+    reader.problems.extend(replace(problem, warning=False) for problem in origin_problems)
     zone = reader.text(top, "zone", "the spec", required=True).lower().rstrip(".")
     hostname = reader.text(top, "hostname", "the spec", required=True).lower().rstrip(".")
     if zone and hostname and hostname != zone and not hostname.endswith("." + zone):
@@ -191,7 +193,7 @@ def parse_spec(data: object, *, source: str | None = None) -> TunnelSpec:
     )
     problems = reader.problems
     if not problems:
-        problems = check_config(spec.ingress_config(), source=source)
+        problems = [p for p in check_config(spec.ingress_config(), source=source) if not p.warning]
     if problems:
         raise ValidationError(problems)
     return spec

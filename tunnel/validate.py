@@ -5,6 +5,9 @@ of the forms cloudflared knows; Access settings must be complete; a hostname may
 only as its first character and no port; the last rule must match everything and no earlier
 rule may; a path must compile as a Go regexp. cloudflared stops at the first error; this
 reports all of them, each naming its rule counted from 1 as cloudflared's messages do.
+
+Warnings (:attr:`Problem.warning`: an unknown key, a number where text belongs) are reported
+too, and do not make a file invalid: cloudflared prints them and runs the file.
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ from tunnel.gourl import URLError, parse_url, split_host_port
 from tunnel.model import IngressRule, IpRule, TunnelConfig, read_config
 from tunnel.yamlio import load_yaml_file
 
-__all__ = ["check_config", "check_file", "load_valid_config"]
+__all__ = ["check_config", "check_file", "errors", "load_valid_config"]
 
 HELLO_WORLD = ("hello_world", "hello-world")
 BASTION = "bastion"
@@ -151,20 +154,25 @@ def _read_and_check(path: Path) -> tuple[TunnelConfig, list[Problem]]:
     except ConfigError as exc:
         return TunnelConfig(), [exc.problem]
     config, problems = read_config(data, source=str(path))
-    if problems and not config.ingress:
+    if errors(problems) and not config.ingress:
         # The rules themselves could not be read; "no ingress rules" would only add noise.
         return config, problems
     return config, problems + check_config(config, source=str(path))
 
 
+def errors(problems: list[Problem]) -> list[Problem]:
+    """The problems that make cloudflared refuse a file (not the warnings)."""
+    return [problem for problem in problems if not problem.warning]
+
+
 def check_file(path: Path) -> list[Problem]:
-    """Every problem with the config file at ``path``: unreadable, malformed or invalid."""
+    """Every problem with the config file at ``path``: unreadable, malformed, invalid or warned."""
     return _read_and_check(path)[1]
 
 
 def load_valid_config(path: Path) -> TunnelConfig:
     """Read ``path`` and return its config; ValidationError when cloudflared would reject it."""
     config, problems = _read_and_check(path)
-    if problems:
+    if errors(problems):
         raise ValidationError(problems)
     return config

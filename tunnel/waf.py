@@ -16,6 +16,7 @@ from typing import Any
 __all__ = [
     "CUSTOM_PHASE",
     "RATELIMIT_PHASE",
+    "SUPPORTED_SECONDS",
     "Finding",
     "FirewallRule",
     "Merge",
@@ -33,9 +34,16 @@ ACTIONS = {
     CUSTOM_PHASE: ("block", "challenge", "js_challenge", "managed_challenge", "log", "skip"),
     RATELIMIT_PHASE: ("block", "challenge", "js_challenge", "managed_challenge", "log"),
 }
-#: Periods and mitigation timeouts (seconds) the rate-limiting rules accept.
-PERIODS = (10, 60, 120, 300, 600, 3600)
-MITIGATION_TIMEOUTS = (0, 10, 60, 120, 300, 600, 3600, 86400)
+#: Every period and mitigation timeout (seconds) the API takes at all, whatever the plan: the
+#: footnote of https://developers.cloudflare.com/waf/rate-limiting-rules/#availability. What a
+#: zone's plan allows of them is :mod:`tunnel.plans`'s business.
+SUPPORTED_SECONDS = (
+    *(10, 15, 20, 30, 40, 45, 60, 90, 120, 180, 240, 300, 480, 600),
+    *(900, 1200, 1800, 2400, 3600, 65535, 86400),
+)
+PERIODS = tuple(s for s in SUPPORTED_SECONDS if s <= 65535)
+#: 0 throttles instead of holding the action for a time (challenge actions below Enterprise).
+MITIGATION_TIMEOUTS = (0, *SUPPORTED_SECONDS)
 #: Rule fields the PUT accepts; read-only ones (version, last_updated, ...) are not sent back.
 WRITABLE_FIELDS = (
     "id",
@@ -65,7 +73,8 @@ class RateLimit:
     """``ratelimit``: how requests are counted and for how long the action holds."""
 
     characteristics: tuple[str, ...] = ("cf.colo.id", "ip.src")
-    period: int = 60
+    #: 10 s: the one period every plan allows.
+    period: int = 10
     requests_per_period: int = 0
     mitigation_timeout: int = 0
     counting_expression: str | None = None
@@ -241,7 +250,11 @@ def merge_rules(
             changes.append(f"{phase}: add {ref} ({rule['action']}): {rule['description']}")
             owned_block.append(dict(rule))
             continue
-        differing = [name for name in _COMPARED_FIELDS if _differs(old.get(name), rule.get(name))]
+        differing = [
+            name
+            for name in _COMPARED_FIELDS
+            if _differs(old.get(name), rule.get(name), zero_omitted=name == "ratelimit")
+        ]
         if differing:
             changes.append(f"{phase}: update {ref}: {', '.join(differing)}")
         # Sending the id keeps the rule's identity (and its analytics) across updates.
@@ -269,11 +282,23 @@ def merge_rules(
     return Merge(phase=phase, rules=merged, changes=changes, kept=kept)
 
 
-def _differs(current: object, wanted: object) -> bool:
-    """Whether the API's value differs from the spec's; defaults the API adds do not count."""
+def _differs(current: object, wanted: object, *, zero_omitted: bool = False) -> bool:
+    """Whether the API's value differs from the spec's; defaults the API adds do not count.
+
+    With ``zero_omitted`` a field the API left out equals a zero the spec asks for: the API
+    leaves zero-valued rate-limit fields such as ``mitigation_timeout: 0`` out of its answers
+    (github.com/cloudflare/cf-terraforming/issues/724,
+    github.com/cloudflare/terraform-provider-cloudflare/issues/2445), so without this every
+    run would see a change and rewrite the rules.
+    """
     if isinstance(current, Mapping) and isinstance(wanted, Mapping):
-        return any(_differs(current.get(key), value) for key, value in wanted.items())
+        return any(
+            _differs(current.get(key), value, zero_omitted=zero_omitted)
+            for key, value in wanted.items()
+        )
     empty: tuple[object, ...] = (None, {}, [])
     if current in empty and wanted in empty:
+        return False
+    if zero_omitted and current is None and wanted in (0, ""):
         return False
     return current != wanted

@@ -72,13 +72,13 @@ def test_the_projects_waf_rules_pass_and_are_listed() -> None:
     result = report()
     checks = waf_section(result, load_spec(security.TUNNEL_SPEC))
     assert all(check.ok for check in checks)
-    assert {rule["id"] for rule in result.waf_rules} >= {"block-dotfiles", "api-per-ip"}
+    assert {rule["id"] for rule in result.waf_rules} >= {"block-dotfiles", "per-ip"}
     titles = {check.id: check.title for check in checks}
     assert titles["WAF-http_request_firewall_custom.block-dotfiles.description"] == (
         "block-dotfiles: has a description"
     )
-    assert titles["WAF-http_ratelimit.api-per-ip.ratelimit.period"] == (
-        "api-per-ip: valid rate-limit period"
+    assert titles["WAF-http_ratelimit.per-ip.ratelimit.period"] == (
+        "per-ip: valid rate-limit period"
     )
 
 

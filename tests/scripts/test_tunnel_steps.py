@@ -1,16 +1,19 @@
-"""``doit tunnel_config``: the spec rendered into cloudflared's config.yml and ingress.json."""
+"""``doit tunnel_config``, ``tunnel`` and ``tunnel_destroy`` (against the local Cloudflare API)."""
 
 from __future__ import annotations
 
 import json
 import textwrap
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 import yaml
 
 from scripts import paths, tunnel_steps
-from tunnel.errors import ValidationError
+from scripts.errors import ParamError
+from tests.tunnel.api_server import ACCOUNT_ID, API_TOKEN, CloudflareApi, serve
+from tunnel.errors import PlanRefused, ValidationError
 
 #: The checkout's own spec (paths.ROOT is moved to a temporary directory in these tests).
 COMMITTED_SPEC = paths.ROOT / "tunnel.yaml"
@@ -65,3 +68,58 @@ def test_an_invalid_spec_names_the_rule_and_writes_nothing(outputs: Path, tmp_pa
     message = str(caught.value)
     assert message.startswith(f"{spec}: rule #1: path '(unclosed' is not a valid Go regexp")
     assert not outputs.exists()
+
+
+@pytest.fixture
+def cloudflare_api(monkeypatch: pytest.MonkeyPatch) -> Iterator[CloudflareApi]:
+    """The local Cloudflare API (tests/tunnel/api_server.py), reached as a user would."""
+    state = CloudflareApi()
+    with serve(state) as base_url:
+        monkeypatch.setenv("CLOUDFLARE_BASE_URL", base_url)
+        monkeypatch.setenv("CLOUDFLARE_API_TOKEN", API_TOKEN)
+        monkeypatch.setenv("CLOUDFLARE_ACCOUNT_ID", ACCOUNT_ID)
+        monkeypatch.setenv("NO_PROXY", "127.0.0.1")
+        yield state
+
+
+def test_tunnel_then_tunnel_destroy_leave_the_account_as_it_was(
+    cloudflare_api: CloudflareApi, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    token_file = tmp_path / "secrets" / "tunnel-token"
+    monkeypatch.setattr(tunnel_steps, "TOKEN_FILE", token_file)
+    before = cloudflare_api.snapshot()
+
+    tunnel_steps.provision_step("0", COMMITTED_SPEC)
+    assert token_file.read_text() == cloudflare_api.token_of("zeroport")
+    assert [t["name"] for t in cloudflare_api.live_tunnels()] == ["zeroport"]
+
+    cloudflare_api.requests.clear()
+    tunnel_steps.destroy_step("1", COMMITTED_SPEC)
+    assert cloudflare_api.writes == []
+
+    tunnel_steps.destroy_step("0", COMMITTED_SPEC)
+    after = cloudflare_api.snapshot()
+    assert after["tunnels"] == before["tunnels"] == []
+    assert after["records"] == before["records"] == []
+    assert all(rules == [] for rules in after["phases"].values())
+
+
+def test_a_bad_dry_run_value_fails_before_any_request(
+    cloudflare_api: CloudflareApi,
+) -> None:
+    with pytest.raises(ParamError, match=r"^dry_run must be"):
+        tunnel_steps.destroy_step("maybe", COMMITTED_SPEC)
+    assert cloudflare_api.requests == []
+
+
+def test_doit_tunnel_logs_every_plan_refusal_and_writes_nothing(
+    cloudflare_api: CloudflareApi, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    paid = tmp_path / "tunnel.yaml"
+    paid.write_text(COMMITTED_SPEC.read_text().replace("      period: 10\n", "      period: 60\n"))
+
+    with pytest.raises(PlanRefused):
+        tunnel_steps.provision_step("0", paid)
+
+    assert [r.levelname for r in caplog.records if "Free plan" in r.message] == ["ERROR"]
+    assert cloudflare_api.writes == []

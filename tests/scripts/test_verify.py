@@ -11,12 +11,13 @@ from typing import cast
 
 import httpx
 import pytest
+import yaml
 
 from app.config import Settings
 from app.logging import AccessLogWriter
 from app.service import create_app
 from app.typing import ASGIApp
-from scripts import verify
+from scripts import paths, verify
 from scripts.errors import VerifyError
 from scripts.verify import Answer, Check, VerifyReport, check_root, check_status, latency
 from tests.app.support import LOCAL, Running, running_server, running_service
@@ -321,3 +322,22 @@ def test_no_connector_running_is_a_failed_check() -> None:
         _edge(GOOD_HEADERS),
     )
     assert _failed(report.checks) == {"cloudflared replicas": "no cloudflared container runs"}
+
+
+def test_cloudflareds_metrics_listen_on_its_loopback_where_both_probes_ask() -> None:
+    # /debug and /config share the metrics server with /ready: bound to 127.0.0.1 inside
+    # cloudflared's container, the app's network cannot reach them. The compose health check
+    # and verify's exec both ask there, from inside the same container.
+    compose = yaml.safe_load((paths.CONTAINERS / "compose.tunnel.yaml").read_text())
+    cloudflared = compose["services"]["cloudflared"]
+
+    def metrics(argv: list[str]) -> str:
+        return argv[argv.index("--metrics") + 1]
+
+    connector = _Connector("zp-cloudflared-1", 0)
+    verify.connector_checks(_Engine([connector]), "zp")  # type: ignore[arg-type]
+
+    listens = metrics(cloudflared["command"])
+    assert listens.startswith("127.0.0.1:")
+    assert metrics(cloudflared["healthcheck"]["test"]) == listens
+    assert metrics(connector.commands[0]) == listens

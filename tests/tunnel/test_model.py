@@ -75,28 +75,31 @@ def test_reads_every_part() -> None:
     assert config.ingress[2].is_catch_all
 
 
-def test_unknown_key_is_an_error_naming_the_rule() -> None:
+def test_an_unknown_key_is_a_warning_naming_the_rule(caplog: pytest.LogCaptureFixture) -> None:
     data = {"ingress": [{"service": "http://a:1", "hostname": "a.example.com"}, {"servce": "x"}]}
-    with pytest.raises(ValidationError) as caught:
-        parse_config(data, source="config.yml")
-    assert [str(p) for p in caught.value.problems] == [
-        "config.yml: rule #2: unknown key 'servce' (known: hostname, path, service, originRequest)"
+
+    config = parse_config(data, source="config.yml")  # cloudflared runs this file
+
+    assert len(config.ingress) == 2
+    assert caplog.messages == [
+        "config.yml: rule #2: unknown key 'servce': cloudflared ignores it (known: hostname, "
+        "path, service, originRequest)"
     ]
 
 
-def test_unknown_origin_request_key_names_the_rule() -> None:
+def test_an_unknown_origin_request_key_is_a_warning_naming_the_rule() -> None:
     data = {"ingress": [{"service": "http://a:1", "originRequest": {"connectTimout": "1s"}}]}
-    with pytest.raises(
-        ValidationError, match=r"rule #1: unknown key 'connectTimout' in originRequest"
-    ):
-        parse_config(data)
+    _, problems = read_config(data)
+    assert [(p.rule, p.warning) for p in problems] == [(1, True)]
+    assert problems[0].message.startswith("unknown key 'connectTimout' in originRequest")
 
 
-def test_unknown_top_level_key_and_secrets_in_the_file() -> None:
+def test_unknown_top_level_keys_and_secrets_are_warnings() -> None:
     _, problems = read_config({"ingres": [], "token": "x", "loglevel": "debug"})
     messages = [p.message for p in problems]
-    assert messages[0].startswith("unknown top-level key 'ingres'")
-    assert messages[1] == "'token' is a secret; keep it out of the config file"
+    assert messages[0].startswith("unknown top-level key 'ingres': cloudflared ignores it")
+    assert messages[1].startswith("'token' is a secret: cloudflared reads it, but keep it out")
+    assert all(p.warning for p in problems)
 
 
 @pytest.mark.parametrize(
@@ -104,22 +107,40 @@ def test_unknown_top_level_key_and_secrets_in_the_file() -> None:
     [
         ({"connectTimeout": 30}, 'must be a Go duration string such as "30s"'),
         ({"connectTimeout": "30"}, "missing unit in duration"),
-        ({"noTLSVerify": "yes"}, "must be true or false"),
+        ({"noTLSVerify": "maybe"}, "must be true or false"),
+        ({"noTLSVerify": "true"}, "must be true or false"),
         ({"keepAliveConnections": "10"}, "must be a whole number"),
         ({"proxyPort": -1}, "must not be negative"),
         ({"access": {"audTag": "one"}}, "must be a list"),
     ],
 )
-def test_wrong_types_are_reported(origin: dict[str, object], message: str) -> None:
+def test_wrong_types_are_errors(origin: dict[str, object], message: str) -> None:
     _, problems = read_config({"ingress": [{"service": "http://a:1", "originRequest": origin}]})
     assert len(problems) == 1
     assert problems[0].rule == 1
+    assert not problems[0].warning
     assert message in problems[0].message
 
 
-def test_numbers_where_strings_belong_are_reported() -> None:
-    _, problems = read_config({"ingress": [{"service": 8080}]})
-    assert "service must be a string, got 8080" in problems[0].message
+def test_yaml_1_1_words_for_booleans_are_read_with_a_warning() -> None:
+    config, problems = read_config(
+        {"ingress": [{"service": "http://a:1", "originRequest": {"noTLSVerify": "Yes"}}]}
+    )
+    assert config.ingress[0].origin_request.no_tls_verify is True
+    assert [p.message for p in problems] == [
+        "originRequest.noTLSVerify is 'Yes': cloudflared reads it as true; write true or false"
+    ]
+    assert problems[0].warning
+
+
+def test_a_number_where_text_belongs_is_read_as_its_text_with_a_warning() -> None:
+    config, problems = read_config({"ingress": [{"service": 8080, "hostname": 5}]})
+    assert (config.ingress[0].service, config.ingress[0].hostname) == ("8080", "5")
+    assert [p.message for p in problems] == [
+        "hostname is 5, not text: cloudflared reads '5'; quote it",
+        "service is 8080, not text: cloudflared reads '8080'; quote it",
+    ]
+    assert all(p.warning for p in problems)
 
 
 def test_renders_yaml_with_go_durations() -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from tunnel.errors import SettingsError
@@ -33,7 +35,9 @@ def test_missing_token_says_which_permissions_to_grant() -> None:
         CloudflareSettings.from_env({"CLOUDFLARE_ACCOUNT_ID": ACCOUNT})
     message = str(caught.value)
     assert message.startswith("CLOUDFLARE_API_TOKEN is not set")
-    assert "Account · Cloudflare Tunnel · Edit, Zone · DNS · Edit, Zone · WAF · Edit" in message
+    assert (
+        "Account · Cloudflare Tunnel · Edit, Zone · DNS · Edit, Zone · Zone WAF · Edit" in message
+    )
 
 
 @pytest.mark.parametrize(
@@ -60,3 +64,30 @@ def test_account_id_must_be_32_hex_digits(account: str) -> None:
         CloudflareSettings.from_env(
             {"CLOUDFLARE_API_TOKEN": TOKEN, "CLOUDFLARE_ACCOUNT_ID": account}
         )
+
+
+def test_the_sdks_base_url_variable_is_honoured_and_defaults_to_the_public_api() -> None:
+    env = {"CLOUDFLARE_API_TOKEN": TOKEN, "CLOUDFLARE_ACCOUNT_ID": ACCOUNT}
+    assert CloudflareSettings.from_env(env).base_url == "https://api.cloudflare.com/client/v4"
+    gateway = {**env, "CLOUDFLARE_BASE_URL": "https://gateway.example.net/cf/client/v4/"}
+    assert CloudflareSettings.from_env(gateway).base_url == (
+        "https://gateway.example.net/cf/client/v4"
+    )
+    local = {**env, "CLOUDFLARE_BASE_URL": "http://127.0.0.1:8999/client/v4"}
+    assert CloudflareSettings.from_env(local).base_url == "http://127.0.0.1:8999/client/v4"
+
+
+@pytest.mark.parametrize(
+    ("url", "problem"),
+    [
+        ("http://gateway.example.net/client/v4", "sends the API token in clear text"),
+        ("ftp://api.example.net/", "is not an http(s) URL"),
+        ("api.cloudflare.com/client/v4", "is not an http(s) URL"),
+    ],
+)
+def test_a_base_url_that_would_leak_the_token_or_go_nowhere_is_refused(
+    url: str, problem: str
+) -> None:
+    env = {"CLOUDFLARE_API_TOKEN": TOKEN, "CLOUDFLARE_ACCOUNT_ID": ACCOUNT}
+    with pytest.raises(SettingsError, match=f"^CLOUDFLARE_BASE_URL {re.escape(problem)}"):
+        CloudflareSettings.from_env({**env, "CLOUDFLARE_BASE_URL": url})

@@ -60,6 +60,11 @@ def test_ingress_is_the_hostname_then_the_catch_all() -> None:
             "description is required",
         ),
         ({"originRequest": {"connectTimeout": 5}}, "Go duration string"),
+        # cloudflared would only warn, but the key would be lost on the way to the API.
+        (
+            {"originRequest": {"conectTimeout": "1s"}},
+            "unknown key 'conectTimeout' in originRequest",
+        ),
     ],
 )
 def test_spec_mistakes_are_reported(change: dict[str, object], message: str) -> None:

@@ -228,7 +228,8 @@ def test_check_file_reports_yaml_and_structure_and_rules(tmp_path: Path) -> None
     path = tmp_path / "config.yml"
     path.write_text("ingress:\n  - service: http://a:1/\n    bogus: 1\n")
     assert [str(p) for p in check_file(path)] == [
-        f"{path}: rule #1: unknown key 'bogus' (known: hostname, path, service, originRequest)",
+        f"{path}: rule #1: unknown key 'bogus': cloudflared ignores it (known: hostname, path, "
+        "service, originRequest)",
         f"{path}: rule #1: service 'http://a:1/' is an invalid address: ingress rules don't "
         "support proxying to a different path on the origin; remove the path '/' (the "
         "request's own path is kept)",
@@ -240,3 +241,55 @@ def test_load_valid_config_raises_with_all_problems(tmp_path: Path) -> None:
     path.write_text("ingress:\n  - hostname: a.example.com\n    service: http://a:1\n")
     with pytest.raises(ValidationError, match="rule #1: the last ingress rule must match all URLs"):
         load_valid_config(path)
+
+
+RULES = "ingress:\n  - hostname: a.example.com\n    service: http://app:8080\n"
+ORIGIN = RULES + "    originRequest:\n"
+LAST = "  - service: http_status:404\n"
+
+
+@pytest.mark.parametrize(
+    ("text", "verdict"),
+    [
+        (RULES + LAST, "ok"),
+        ("warp-routing:\n  enabled: true\n" + RULES + LAST, "warning"),
+        ("warp-routing: enabled\n" + RULES + LAST, "error"),
+        ("extraKey: 1\n" + RULES + LAST, "ok"),
+        ("token: abc\n" + RULES + LAST, "ok"),
+        (RULES + "    bogus: 1\n" + LAST, "warning"),
+        (ORIGIN + "      connectTimout: 1s\n" + LAST, "warning"),
+        (ORIGIN + "      access:\n        required: false\n        foo: 1\n" + LAST, "warning"),
+        (
+            ORIGIN + "      ipRules:\n        - prefix: 10.0.0.0/8\n          bar: 1\n" + LAST,
+            "warning",
+        ),
+        ("originRequest:\n  bogus: 1\n" + RULES + LAST, "warning"),
+        (ORIGIN + '      noTLSVerify: "Yes"\n' + LAST, "ok"),
+        (ORIGIN + "      noTLSVerify: maybe\n" + LAST, "error"),
+        (ORIGIN + '      noTLSVerify: "true"\n' + LAST, "error"),
+        (ORIGIN + '      keepAliveConnections: "10"\n' + LAST, "error"),
+        (ORIGIN + "      audTag: one\n" + LAST, "warning"),
+        (ORIGIN + "      access:\n        audTag: one\n" + LAST, "error"),
+        (ORIGIN + "      proxyPort: -1\n" + LAST, "error"),
+        (ORIGIN + "      connectTimeout: 30\n" + LAST, "error"),
+        (ORIGIN + '      connectTimeout: "30"\n' + LAST, "error"),
+        ("ingress:\n  - hostname: 5\n    service: http://a:1\n" + LAST, "ok"),
+        ("ingress:\n  - hostname: a.example.com\n    service: 8080\n" + LAST, "error"),
+        ("ingress:\n  - just-a-string\n", "error"),
+        ("ingress: {a: 1}\n", "error"),
+    ],
+)
+def test_the_verdict_matches_cloudflared(tmp_path: Path, text: str, verdict: str) -> None:
+    # Each verdict is what `cloudflared tunnel --config FILE ingress validate` of cloudflared
+    # 2026.1.2 (the version compose.tunnel.yaml pins), built from its source, said of the same
+    # text: "OK" (ok), "Warning: unused keys detected ..." and exit 0 (warning), or exit 1
+    # (error). This validator errs exactly where cloudflared does and warns wherever it warns;
+    # it also warns where cloudflared is silent (a top-level key it files as a run flag, a
+    # secret in the file, a YAML 1.1 word or a number it converts), never failing the file.
+    path = tmp_path / "config.yml"
+    path.write_text(text)
+    found = check_file(path)
+    errors = [p for p in found if not p.warning]
+    assert bool(errors) == (verdict == "error"), [str(p) for p in found]
+    if verdict == "warning":
+        assert found, "cloudflared warns here"

@@ -72,7 +72,7 @@ def test_rate_limit_needs_its_fields() -> None:
         expression="e",
         action="block",
         ratelimit=RateLimit(
-            characteristics=("ip.src",), period=30, requests_per_period=0, mitigation_timeout=5
+            characteristics=("ip.src",), period=25, requests_per_period=0, mitigation_timeout=5
         ),
     )
     assert failed([rule]) == [
@@ -132,3 +132,22 @@ def test_merge_ignores_defaults_the_api_adds() -> None:
     }
     merge = merge_rules("http_ratelimit", [stored], [desired], ref_prefix="zp_")
     assert not merge.changed
+
+
+def test_zero_rate_limit_fields_the_api_leaves_out_are_not_a_change() -> None:
+    challenge = FirewallRule(
+        id="burst",
+        description="challenge bursts",
+        expression='starts_with(http.request.uri.path, "/")',
+        action="managed_challenge",
+        ratelimit=RateLimit(period=10, requests_per_period=50, mitigation_timeout=0),
+    )
+    desired = rule_to_api(challenge, ref_prefix="zp_")
+    assert desired["ratelimit"]["mitigation_timeout"] == 0  # sent: challenges need it
+    answered = {**desired, "id": "9", "version": "1"}
+    answered["ratelimit"] = {k: v for k, v in desired["ratelimit"].items() if v}
+
+    assert not merge_rules("http_ratelimit", [answered], [desired], ref_prefix="zp_").changed
+    longer = {**answered, "ratelimit": {**answered["ratelimit"], "mitigation_timeout": 10}}
+    merge = merge_rules("http_ratelimit", [longer], [desired], ref_prefix="zp_")
+    assert merge.changes == ["http_ratelimit: update zp_burst: ratelimit"]

@@ -17,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import time
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +37,7 @@ from scripts.isolation import isolation_checks
 from scripts.options import StackOptions
 from scripts.settings import Settings
 from tests.docker.conftest import free_port
+from tests.docker.test_canaries import SECURITY_OPTIONS
 
 PLANTED_TAG = "zeroport-test:planted-bad"
 LOCAL = ExpectedPorts(published={"8080/tcp": frozenset({"127.0.0.1"})})
@@ -175,15 +177,8 @@ def test_the_tunnel_topology_is_isolated(
 def test_the_security_run_writes_its_report_and_leaks_nothing(
     settings: Settings, docker_engine: DockerClient, built: ImageRecord, tmp_path: Path
 ) -> None:
-    options = security.SecurityOptions(
-        fresh=True,
-        fresh_port=free_port(),
-        isolation=False,  # proved above; this test is about the run and the report
-        slow_connections=100,
-        burst_connections=200,
-        churn_clients=1000,
-        project="zpsectestrun",
-    )
+    # The options the canaries fail with (test_canaries.py): the real image passes them all.
+    options = replace(SECURITY_OPTIONS, fresh_port=free_port(), project="zpsectestrun")
     with security.target_stack(settings, docker_engine, options, built.tag) as target:
         report = security.run(settings, docker_engine, target, options)
     report.write(tmp_path / "report.json", tmp_path / "report.md")

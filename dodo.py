@@ -20,7 +20,6 @@ from doit.tools import config_changed
 from scripts import (
     audit,
     base_image,
-    bench,
     image,
     lock,
     paths,
@@ -32,6 +31,8 @@ from scripts import (
     tunnel_steps,
     verify,
 )
+from scripts.bench import run as bench
+from scripts.bench.options import VARIABLES as BENCH_VARS
 from scripts.cli import step
 from scripts.settings import Settings
 
@@ -47,25 +48,6 @@ STACK_VARS = (
     "endpoint_mode",
     "token_file",
     "health_timeout",
-)
-#: The bench's variables (doit hands every variable to every task, hence distinct names).
-BENCH_VARS = (
-    "concurrency",
-    "duration",
-    "warmup",
-    "reference",
-    "rounds",
-    "hold",
-    "hold_duration",
-    "soak",
-    "soak_round",
-    "scaling",
-    "replica_connections",
-    "margin",
-    "p99_margin",
-    "accept",
-    "bench_port",
-    "threads",
 )
 SECURITY_VARS = (
     "fresh",

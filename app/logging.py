@@ -12,7 +12,7 @@ Two paths, one format:
   makes one write for many requests and an idle one still logs each request at once.
 
 Measured whole, the access log costs ~2.5 % of a request's instructions (callgrind: 1.44 M
-without it, 1.48 M with it) and ~5 % of throughput (``python -m scripts.bench_service
+without it, 1.48 M with it) and ~5 % of throughput (``python -m scripts.bench.service
 --targets service,service-nolog``: 0.95x): logging is not the bottleneck.
 """
 

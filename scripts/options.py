@@ -7,12 +7,14 @@ the run with one line.
 
 from __future__ import annotations
 
+import dataclasses
 import enum
 import re
+import typing
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from scripts import paths
 from scripts.errors import ParamError
@@ -148,6 +150,51 @@ def flag_var(variables: Mapping[str, str], name: str, default: bool) -> bool:
     if value.lower() not in {"0", "1", "true", "false", "yes", "no"}:
         raise ParamError(name, value, "1 or 0")
     return value.lower() in {"1", "true", "yes"}
+
+
+def var(low: float, high: float) -> dict[str, tuple[float, float]]:
+    """Field metadata declaring a doit variable of that name and its bounds (see read_vars)."""
+    return {"var": (low, high)}
+
+
+def variables_of(cls: type) -> tuple[str, ...]:
+    """The doit variables a dataclass of options declares (its fields made with ``var``)."""
+    return tuple(f.name for f in dataclasses.fields(cls) if "var" in f.metadata)
+
+
+def read_vars(cls: type, variables: Mapping[str, str]) -> dict[str, Any]:
+    """The values of ``cls``'s declared variables that ``variables`` gives, checked.
+
+    Each is parsed by its field's type: an integer, a number, a flag (1/0), or a tuple of
+    integers (``1,16,64``: sorted, duplicates dropped), within the bounds ``var`` declared.
+    A :class:`ParamError` names the first bad one.
+    """
+    hints = typing.get_type_hints(cls)
+    values: dict[str, Any] = {}
+    for field in dataclasses.fields(cls):
+        if "var" not in field.metadata or field.name not in variables:
+            continue
+        low, high = field.metadata["var"]
+        kind = hints[field.name]
+        name = field.name
+        if kind is bool:
+            values[name] = flag_var(variables, name, bool(field.default))
+        elif kind is int:
+            values[name] = integer_var(variables, name, 0, int(low), int(high))
+        elif kind is float:
+            values[name] = number_var(variables, name, 0.0, low, high)
+        else:
+            values[name] = integers_var(variables, name, int(low), int(high))
+    return values
+
+
+def integers_var(variables: Mapping[str, str], name: str, low: int, high: int) -> tuple[int, ...]:
+    """A comma-separated list of integers within ``low``-``high``: sorted, without repeats."""
+    value = variables[name]
+    parts = [part.strip() for part in value.split(",") if part.strip()]
+    if not parts or not all(part.isdigit() and low <= int(part) <= high for part in parts):
+        raise ParamError(name, value, f"a comma-separated list of integers {low}-{high}, e.g. 1,16")
+    return tuple(sorted({int(part) for part in parts}))
 
 
 def _project(value: str) -> str:

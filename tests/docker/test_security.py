@@ -29,7 +29,7 @@ from docker.models.containers import Container
 from scripts import engine, security, stack, tools
 from scripts.attacks import cases
 from scripts.base_image import BaseRecord
-from scripts.bench import server_kwargs
+from scripts.bench.servers import server_kwargs
 from scripts.checks import Check
 from scripts.container_audit import ExpectedPorts, audit_image, container_checks
 from scripts.image import ImageRecord, wait_healthy

@@ -6,8 +6,8 @@ from typing import Any
 
 import pytest
 
-from scripts.bench_report import MIB
-from scripts.container_stats import Sample, read_sample, usage_between
+from scripts.bench.report import MIB
+from scripts.bench.stats import Sample, read_sample, usage_between
 
 # One reading of the engine's stats API on cgroup v1 (trimmed), as docker 20.10 returns it.
 STATS_V1: dict[str, Any] = {

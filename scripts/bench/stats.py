@@ -18,7 +18,7 @@ from typing import Any
 import docker.errors
 from docker.models.containers import Container
 
-from scripts.bench_report import Usage
+from scripts.bench.report import Usage
 
 #: Seconds between the engine's stats readings (Docker publishes one a second).
 STATS_PERIOD = 1.0

@@ -17,8 +17,9 @@ import docker.errors
 from docker import DockerClient
 from docker.types import Ulimit
 
-from scripts import engine, paths, tools, wrk
+from scripts import engine, paths, tools
 from scripts.base_image import BaseRecord
+from scripts.bench import wrk
 from scripts.errors import BuildError, ToolError, ToolFailed, ToolTimeout
 from scripts.settings import Settings
 

@@ -1,4 +1,4 @@
-"""The image's numbers, measured: ``python -m scripts.bench_image [--rebuild] [--clean-builds]``.
+"""The image's numbers, measured: ``python -m scripts.bench.image [--rebuild] [--clean-builds]``.
 
 * size: uncompressed (the engine's ``Size``) and as ``docker save | gzip -9``;
 * start: seconds from ``docker run`` (hardened, as the stack runs it) to the first 200 on
@@ -133,7 +133,7 @@ def clean_builds(
 
 def main(argv: list[str] | None = None) -> int:
     """Measure and print the image's numbers; 0 when measured (targets are reported, not gated)."""
-    parser = argparse.ArgumentParser(prog="python -m scripts.bench_image")
+    parser = argparse.ArgumentParser(prog="python -m scripts.bench.image")
     parser.add_argument("--rebuild", action="store_true", help="time an app-only rebuild")
     parser.add_argument("--clean-builds", action="store_true", help="two no-cache builds")
     args = parser.parse_args(argv)

@@ -1,6 +1,6 @@
 """wrk's runner and report reader, against reports real wrk 4.1.0 printed on this project.
 
-The fixtures in ``tests/scripts/fixtures/wrk/`` are wrk's own output, captured against the
+The fixtures in ``tests/scripts/bench/fixtures/`` are wrk's own output, captured against the
 service and the ceiling on 127.0.0.1 (one of them while the server was killed mid-run). The
 runner is driven through a stand-in ``wrk`` on PATH that records its argv.
 """
@@ -14,10 +14,10 @@ from pathlib import Path
 
 import pytest
 
-from scripts import wrk
+from scripts.bench import wrk
 from scripts.errors import ParamError, ReportError, ToolFailed, ToolMissing
 
-FIXTURES = Path(__file__).parent / "fixtures" / "wrk"
+FIXTURES = Path(__file__).parent / "fixtures"
 
 
 def fixture(name: str) -> str:

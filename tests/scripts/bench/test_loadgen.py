@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from scripts import loadgen
+from scripts.bench import loadgen
 from scripts.errors import ParamError
 
 

@@ -1,8 +1,9 @@
 """Hello world as a stock Quart user writes it: the benchmark's baseline.
 
-Served the stock way too, by the ``hypercorn`` CLI (``hypercorn scripts.baselines.stock_app:app``),
-with the same security headers as the service added in an ``after_request`` hook, which is how
-Quart's documentation suggests adding response headers. No request ids, no access log, no
+Served the stock way too, by the ``hypercorn`` CLI (``hypercorn stock_app:app``, in the image
+``containers/stock/Dockerfile`` builds), with the same security headers as the service added
+in an ``after_request`` hook, which is how Quart's documentation suggests adding response
+headers. No request ids, no access log, no
 guards: the service must beat this while doing more.
 """
 

@@ -1,1 +1,0 @@
-"""Reference apps the benchmarks measure the service against."""

@@ -1,0 +1,144 @@
+"""``python -m scripts.bench.service``: the shipped service against stock Quart and its ceiling.
+
+Like for like, in containers with the same limits (scripts.bench.servers): the service as
+the image runs it (its Python, event loop and settings), stock Quart on the Hypercorn CLI with
+the same Python, wheels and event loop, and the ceiling (a raw ASGI app on the service's own
+server). wrk loads them in rounds, one after the other, rotated (scripts.bench.rounds); each
+ratio is the median of the per-round ratios. An idle hold of 10,000 keep-alive connections
+measures what an idle connection costs.
+
+Targets (issue 13), judged by scripts.bench.gate.targets: at least 1.5x stock's requests per
+second and 0.75 of the ceiling's; p99 at most 0.6x stock's; at most 50 MiB at 64 connections;
+at most 120 MiB peak holding 10,000 idle connections. The command prints its table and
+verdicts, writes ``build/bench/service.json``, and exits 1 when a target is missed or a check
+fails (an error answer, a server that did not survive), 2 when it could not measure.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from collections.abc import Sequence
+from dataclasses import asdict
+
+from scripts import engine, paths
+from scripts.bench import run
+from scripts.bench.gate import absolute_checks, targets
+from scripts.bench.options import CEILING, SERVICE, STOCK, TARGETS, BenchOptions
+from scripts.bench.render import text
+from scripts.errors import WorkflowError
+from scripts.image import read_record
+from scripts.settings import Settings
+
+REPORT = paths.BENCH_DIR / "service.json"
+#: The service benchmark's defaults: one point, five rounds, the idle hold, nothing else.
+DEFAULTS = BenchOptions(
+    targets=(SERVICE, STOCK, CEILING),
+    concurrency=(64,),
+    reference=64,
+    duration=10,
+    warmup=3,
+    rounds=5,
+    hold=0,
+    idle_hold=10_000,
+    idle_duration=10,
+    soak=0,
+    workers=(),
+    scaling=False,
+    bench_port=18230,
+)
+
+
+def parse_args(argv: Sequence[str] | None) -> BenchOptions:
+    """The command line as :class:`BenchOptions` (the same type ``doit bench`` uses)."""
+    parser = argparse.ArgumentParser(
+        prog="python -m scripts.bench.service",
+        description="Benchmark the shipped service against stock Quart on the Hypercorn CLI "
+        "and a raw ASGI ceiling, in containers, with wrk.",
+    )
+    parser.add_argument(
+        "--duration",
+        type=float,
+        default=DEFAULTS.duration,
+        help="seconds measured per run (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--warmup",
+        type=float,
+        default=DEFAULTS.warmup,
+        help="seconds of warm-up per server (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--connections",
+        type=int,
+        default=DEFAULTS.reference,
+        help="wrk connections (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--rounds",
+        type=int,
+        default=DEFAULTS.rounds,
+        help="rounds of every server; medians are reported (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--idle-hold",
+        type=int,
+        default=DEFAULTS.idle_hold,
+        help="idle keep-alive connections held, 0 skips (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--targets",
+        default=",".join(DEFAULTS.targets),
+        help=f"comma-separated, from {','.join(TARGETS)}; service first (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--port",
+        type=int,
+        default=DEFAULTS.bench_port,
+        help="first loopback port of the servers (default: %(default)s)",
+    )
+    args = parser.parse_args(argv)
+    names = tuple(name.strip() for name in args.targets.split(",") if name.strip())
+    return BenchOptions(
+        **{
+            **asdict(DEFAULTS),
+            "targets": names,
+            "concurrency": (args.connections,),
+            "reference": args.connections,
+            "duration": args.duration,
+            "warmup": args.warmup,
+            "rounds": args.rounds,
+            "idle_hold": args.idle_hold,
+            "bench_port": args.port,
+        }
+    )
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Measure, print the table and the verdicts; 0 all met, 1 missed, 2 could not measure."""
+    logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
+    try:
+        options = parse_args(argv)
+        settings = Settings.from_env()
+        record = read_record()
+        result = run.measure(
+            settings, engine.client(settings), options, image=record.tag, image_id=record.id
+        )
+    except WorkflowError as error:
+        sys.stderr.write(f"bench.service: {error}\n")
+        return 2
+    result.gate = {"checks": absolute_checks(result)}
+    verdicts = targets(result)
+    print(text(result, verdicts))
+    REPORT.parent.mkdir(parents=True, exist_ok=True)
+    data = result.to_json() | {"targets_met": [asdict(v) for v in verdicts]}
+    REPORT.write_text(json.dumps(data, indent=2) + "\n")
+    print(f"report: {REPORT.relative_to(paths.ROOT)}")
+    missed = [v for v in verdicts if not v.met] + [c for c in result.gate["checks"] if not c["ok"]]
+    return 1 if missed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

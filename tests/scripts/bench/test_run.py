@@ -1,0 +1,106 @@
+"""The bench run's pieces that need no engine: the machine, a missing wrk, and finishing a run
+(writing it out, gating it, recording baselines) with planted figures and temporary paths."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+from pathlib import Path
+
+import pytest
+
+from scripts.bench import run
+from scripts.bench.gate import machine_key
+from scripts.bench.options import BenchOptions
+from scripts.bench.report import BenchResult
+from scripts.errors import GateFailed, ReportError, ToolMissing
+from scripts.settings import Settings
+from tests.scripts.bench.support import result, round_
+
+STEM = "20260101T000000Z"
+
+
+def planted(service_rps: float, cpu: float = 0.96) -> BenchResult:
+    bench = result(service_rps=service_rps)
+    bench.rounds = [round_(service_rps, 4000, 30, 20, cpu=cpu)]
+    bench.replicas = []
+    return bench
+
+
+def test_the_machine_profile_names_what_the_figures_depend_on() -> None:
+    profile = run.machine_profile()
+    assert profile["cpus"] >= 1
+    assert profile["memory_gib"] >= 1
+    assert profile["cpu"]
+    assert profile["key"] == machine_key(profile)
+
+
+def test_a_missing_wrk_is_one_clear_error(tmp_path: Path) -> None:
+    settings = Settings.from_env({"PATH": str(tmp_path)})
+    with pytest.raises(ToolMissing, match="apt-get install wrk"):
+        run.measure(settings, None, BenchOptions(), image="x", image_id="y")  # type: ignore[arg-type]
+
+
+def test_finish_writes_the_run_and_accept_records_the_baseline(tmp_path: Path) -> None:
+    baseline = tmp_path / "bench-baseline.json"
+    accept = BenchOptions.from_vars({"accept": "1"})
+    run.finish(planted(2000), accept, out_dir=tmp_path, baseline_path=baseline)
+    stem = tmp_path / STEM
+    assert json.loads(stem.with_suffix(".json").read_text())["figures"]["fraction"] == 0.5
+    assert "share this machine's 2 cores" in stem.with_suffix(".md").read_text()
+    assert stem.with_suffix(".png").read_bytes().startswith(b"\x89PNG")
+    assert (tmp_path / "latest.json").read_text() == stem.with_suffix(".json").read_text()
+    assert json.loads(baseline.read_text())["fraction"] == 0.5
+
+    run.finish(planted(1950), BenchOptions(), out_dir=tmp_path, baseline_path=baseline)
+    with pytest.raises(GateFailed, match="calibrated throughput"):
+        run.finish(planted(1500), BenchOptions(), out_dir=tmp_path, baseline_path=baseline)
+    # The failed run is still written, with the verdict in it.
+    assert json.loads((tmp_path / "latest.json").read_text())["gate"]["ok"] is False
+    assert json.loads(baseline.read_text())["fraction"] == 0.5
+
+
+def test_accept_replaces_an_unreadable_baseline_and_the_gate_refuses_it(tmp_path: Path) -> None:
+    baseline = tmp_path / "bench-baseline.json"
+    baseline.write_text('{"fraction": 0.5}')
+    with pytest.raises(ReportError, match="accept=1"):
+        run.finish(planted(2000), BenchOptions(), out_dir=tmp_path, baseline_path=baseline)
+    assert (tmp_path / f"{STEM}.json").exists()  # the measurement is kept
+    accept = BenchOptions.from_vars({"accept": "1"})
+    run.finish(planted(2000), accept, out_dir=tmp_path, baseline_path=baseline)
+    assert json.loads(baseline.read_text())["p99_ratio"] == 1.5
+
+
+def test_the_first_run_on_a_machine_becomes_its_baseline_and_passes(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="scripts.bench.run")
+    baseline = tmp_path / "baselines" / "this-machine.json"
+
+    run.finish(planted(2000), BenchOptions(), out_dir=tmp_path, baseline_path=baseline)
+
+    assert json.loads(baseline.read_text())["fraction"] == 0.5
+    assert "first run on this machine" in caplog.text
+    assert "First run on this machine" in (tmp_path / f"{STEM}.md").read_text()
+    with pytest.raises(GateFailed, match="calibrated throughput"):  # later runs are gated
+        run.finish(planted(1500), BenchOptions(), out_dir=tmp_path, baseline_path=baseline)
+
+
+def test_a_first_run_that_fails_its_checks_is_not_recorded(tmp_path: Path) -> None:
+    baseline = tmp_path / "baselines" / "this-machine.json"
+    failing = planted(2000)
+    failing.points[2] = dataclasses.replace(failing.points[2], non_2xx=60)
+
+    with pytest.raises(GateFailed, match="service c=64: 60 non-2xx"):
+        run.finish(failing, BenchOptions(), out_dir=tmp_path, baseline_path=baseline)
+    assert not baseline.exists()
+
+
+def test_a_disturbed_run_is_not_recorded_as_the_baseline(tmp_path: Path) -> None:
+    baseline = tmp_path / "bench-baseline.json"
+    accept = BenchOptions.from_vars({"accept": "1"})
+    with pytest.raises(GateFailed, match=r"^bench not recorded as the baseline: only 0 of 1"):
+        run.finish(planted(2000, cpu=0.3), accept, out_dir=tmp_path, baseline_path=baseline)
+    assert not baseline.exists()
+    assert (tmp_path / "latest.json").exists()

@@ -59,7 +59,7 @@ _LEAKS: tuple[tuple[str, re.Pattern[bytes]], ...] = (
 
 
 @dataclass(frozen=True, kw_only=True)
-class Answer:
+class WireAnswer:
     """What came back on one connection."""
 
     #: The status of every answer seen, in order.
@@ -140,7 +140,7 @@ def answer_statuses(data: bytes) -> tuple[tuple[int, ...], bool]:
     return tuple(statuses), True
 
 
-def evaluate(case: Case, answer: Answer) -> Check:
+def evaluate(case: Case, answer: WireAnswer) -> Check:
     """Did the service answer ``case`` as it should? The case's check."""
     problems = []
     if answer.statuses:
@@ -510,7 +510,7 @@ def _chunked(total: int, size: int = 64 << 10) -> bytes:
 
 def send_raw(
     host: str, port: int, payload: bytes, *, timeout: float = TIMEOUT, linger: float = LINGER
-) -> Answer:
+) -> WireAnswer:
     """Send ``payload`` on a fresh connection and read what comes back, within ``timeout``."""
     deadline = time.monotonic() + timeout
     error = ""
@@ -518,7 +518,7 @@ def send_raw(
     try:
         sock = socket.create_connection((host, port), timeout=timeout)
     except OSError as exc:
-        return Answer(error=f"connect failed: {exc.strerror or exc}")
+        return WireAnswer(error=f"connect failed: {exc.strerror or exc}")
     with sock:
         try:
             sock.sendall(payload)
@@ -545,9 +545,9 @@ def send_raw(
     return _answer(data, closed=False, timed_out=not statuses, error=error)
 
 
-def _answer(data: bytes, *, closed: bool, timed_out: bool = False, error: str = "") -> Answer:
+def _answer(data: bytes, *, closed: bool, timed_out: bool = False, error: str = "") -> WireAnswer:
     statuses, _ = answer_statuses(data)
-    return Answer(statuses=statuses, data=data, closed=closed, timed_out=timed_out, error=error)
+    return WireAnswer(statuses=statuses, data=data, closed=closed, timed_out=timed_out, error=error)
 
 
 def timed_get(

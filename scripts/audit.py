@@ -22,6 +22,7 @@ import argparse
 import enum
 import json
 import logging
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
@@ -32,6 +33,7 @@ from rich.console import Console
 from rich.table import Table
 
 from scripts import auditors, paths, trivy
+from scripts.checks import Check, listing
 from scripts.errors import (
     AuditError,
     DatabaseUnavailable,
@@ -210,12 +212,47 @@ class AuditReport:
         """True when nothing fails the gate."""
         return not self.failures()
 
+    def checks(self) -> list[Check]:
+        """One check per auditor, and one for the ignore file: the audit in the same model
+        as verify's and the security report's checks."""
+        blocking = self.blocking()
+        checks = []
+        for tool in self.tools:
+            found = [f for f in blocking if f in tool.findings]
+            if tool.status is Status.RAN:
+                evidence = (
+                    listing(f"{f.severity.name} {f.id} {f.where}" for f in found)
+                    if found
+                    else f"ran: nothing at or above {self.gate.name}"
+                    + (f", {len(tool.ignored)} accepted in the ignore file" if tool.ignored else "")
+                )
+            else:
+                evidence = f"{tool.status}: {tool.reason}"
+            checks.append(
+                Check(
+                    id="AUD-" + re.sub(r"[^A-Z0-9]+", "-", tool.name.upper()),
+                    title=f"{tool.name} finds nothing at or above {self.gate.name}",
+                    ok=not found and tool.status in {Status.RAN, Status.SKIPPED},
+                    evidence=evidence,
+                )
+            )
+        checks.append(
+            Check(
+                id="AUD-IGNORES",
+                title="no accepted risk has expired",
+                ok=not self.expired,
+                evidence=listing(f"{e.section}/{e.id} ({e.expired_at})" for e in self.expired),
+            )
+        )
+        return checks
+
     def to_json(self) -> dict[str, object]:
         """The report as written to ``build/scan/audit.json``."""
         return {
             "gate": self.gate.name,
             "passed": self.passed,
             "failures": self.failures(),
+            "checks": [check.to_json() for check in self.checks()],
             "ignore_file": str(self.ignore_file) if self.ignore_file else None,
             "expired_ignores": [
                 {

@@ -27,7 +27,7 @@ class Mode(enum.StrEnum):
     TUNNEL = "tunnel"  #: through cloudflared; no port open at all
 
 
-class Target(enum.StrEnum):
+class DeployTarget(enum.StrEnum):
     """Which engine feature runs the stack."""
 
     COMPOSE = "compose"
@@ -47,7 +47,7 @@ class StackOptions:
     """Everything that decides how the stack runs."""
 
     mode: Mode = Mode.LOCAL
-    target: Target = Target.COMPOSE
+    target: DeployTarget = DeployTarget.COMPOSE
     replicas: int = 1
     port: int = 8080
     project: str = "zeroport"
@@ -62,7 +62,7 @@ class StackOptions:
         defaults = cls()
         return cls(
             mode=choice_var(variables, "mode", Mode, defaults.mode),
-            target=choice_var(variables, "target", Target, defaults.target),
+            target=choice_var(variables, "target", DeployTarget, defaults.target),
             replicas=integer_var(variables, "replicas", defaults.replicas, 1, 20),
             port=integer_var(variables, "port", defaults.port, 1024, 65535),
             project=_project(variables.get("project", defaults.project)),
@@ -76,7 +76,7 @@ class StackOptions:
         )
 
     def __post_init__(self) -> None:
-        if self.mode is Mode.LOCAL and self.target is Target.COMPOSE and self.replicas > 1:
+        if self.mode is Mode.LOCAL and self.target is DeployTarget.COMPOSE and self.replicas > 1:
             raise ParamError(
                 "replicas",
                 self.replicas,

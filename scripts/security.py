@@ -117,7 +117,7 @@ class SecurityOptions:
 
 
 @dataclass(frozen=True, kw_only=True)
-class Target:
+class StackUnderTest:
     """The stack under test: its compose project, image and loopback URL."""
 
     project: str
@@ -239,7 +239,7 @@ EDGE_TESTING = (
 @contextmanager
 def target_stack(
     settings: Settings, docker_engine: DockerClient, options: SecurityOptions, image: str
-) -> Iterator[Target]:
+) -> Iterator[StackUnderTest]:
     """The deployed local stack, or a throwaway one of ``image`` (removed on exit)."""
     deployed = None if options.fresh else _deployed(docker_engine)
     if deployed is not None:
@@ -261,7 +261,7 @@ def target_stack(
             )
         except ToolError as exc:
             raise DeployError(f"the throwaway stack did not start: {exc}") from None
-        yield Target(
+        yield StackUnderTest(
             project=options.project,
             image=image,
             url=f"http://127.0.0.1:{options.fresh_port}",
@@ -279,7 +279,7 @@ def tunnel_deployed() -> bool:
         return False
 
 
-def _deployed(docker_engine: DockerClient) -> Target | None:
+def _deployed(docker_engine: DockerClient) -> StackUnderTest | None:
     try:
         record = stack.StackRecord.read()
     except ReportError:
@@ -293,14 +293,14 @@ def _deployed(docker_engine: DockerClient) -> Target | None:
             record.mode,
         )
         return None
-    return Target(project=record.project, image=record.image, url=record.url, fresh=False)
+    return StackUnderTest(project=record.project, image=record.image, url=record.url, fresh=False)
 
 
 # ---- the sections ----------------------------------------------------------------------------
 
 
 def header_section(
-    report: SecurityReport, client: httpx.Client, target: Target, minimum: str
+    report: SecurityReport, client: httpx.Client, target: StackUnderTest, minimum: str
 ) -> list[Check]:
     """Grade ``GET /`` and an error response (404): headers must be there on errors too."""
     checks = []
@@ -373,7 +373,10 @@ def _waf_title(finding_id: str) -> str:
 
 
 def attack_section(
-    docker_engine: DockerClient, client: httpx.Client, target: Target, options: SecurityOptions
+    docker_engine: DockerClient,
+    client: httpx.Client,
+    target: StackUnderTest,
+    options: SecurityOptions,
 ) -> list[Check]:
     """The hostile requests, slowloris and a burst; then the service must be healthy."""
     restarts = _restarts(docker_engine, target)
@@ -394,7 +397,7 @@ def attack_section(
     return checks
 
 
-def churn_checks(docker_engine: DockerClient, target: Target, clients: int) -> list[Check]:
+def churn_checks(docker_engine: DockerClient, target: StackUnderTest, clients: int) -> list[Check]:
     """Clients that connect, ask and hang up: all answered, and none of them kept (ADR 0013)."""
     containers = docker_engine.containers.list(filters={"label": target.label})
     attacks.churn(target.host, target.port, target.host_header, clients=CHURN_WARMUP)
@@ -445,7 +448,7 @@ def _holdings(containers: list[Container]) -> Holdings:
     )
 
 
-def _restarts(docker_engine: DockerClient, target: Target) -> dict[str, int]:
+def _restarts(docker_engine: DockerClient, target: StackUnderTest) -> dict[str, int]:
     return {
         str(container.name): int(container.attrs.get("RestartCount", 0))
         for container in docker_engine.containers.list(all=True, filters={"label": target.label})
@@ -453,7 +456,10 @@ def _restarts(docker_engine: DockerClient, target: Target) -> dict[str, int]:
 
 
 def healthy_after(
-    docker_engine: DockerClient, client: httpx.Client, target: Target, before: dict[str, int]
+    docker_engine: DockerClient,
+    client: httpx.Client,
+    target: StackUnderTest,
+    before: dict[str, int],
 ) -> Check:
     """After the attacks: /healthz answers 200, every app container is healthy, none restarted."""
     deadline = time.monotonic() + HEALTH_TIMEOUT
@@ -493,7 +499,7 @@ def healthy_after(
 def run(
     settings: Settings,
     docker_engine: DockerClient,
-    target: Target,
+    target: StackUnderTest,
     options: SecurityOptions,
     *,
     edge: bool = False,

@@ -34,7 +34,7 @@ from scripts.errors import (
     WorkflowError,
 )
 from scripts.image import Deployable, read_record, run_until_healthy
-from scripts.options import EndpointMode, Mode, StackOptions, Target
+from scripts.options import DeployTarget, EndpointMode, Mode, StackOptions
 from scripts.settings import MINUTES, Settings
 
 logger = logging.getLogger(__name__)
@@ -117,7 +117,7 @@ def up(
         run_until_healthy(docker_engine, image.tag, options.health_timeout)
     except Unhealthy as exc:
         raise Unhealthy(f"{exc}; the running release was left as it was") from None
-    if options.target is Target.SWARM:
+    if options.target is DeployTarget.SWARM:
         record = deploy_swarm(settings, docker_engine, options, image)
     else:
         record = _up_compose(settings, docker_engine, options, image)
@@ -153,7 +153,7 @@ def preflight(
         for name, service in config["services"].items():
             if name != "app":
                 _ensure_third_party(docker_engine, service["image"])
-    loopback = options.mode is Mode.LOCAL and options.target is Target.COMPOSE
+    loopback = options.mode is Mode.LOCAL and options.target is DeployTarget.COMPOSE
     taken = loopback and not engine.port_free("127.0.0.1", options.port)
     if taken and not _ours(docker_engine, options):
         raise PortInUse("127.0.0.1", options.port)
@@ -316,7 +316,7 @@ def wait_service(docker_engine: DockerClient, name: str, image: str, options: St
 
 def down(settings: Settings, docker_engine: DockerClient, options: StackOptions) -> None:
     """Stop and remove the stack (its containers and networks; images stay)."""
-    if options.target is Target.SWARM:
+    if options.target is DeployTarget.SWARM:
         env = settings.tool_env()
         tools.run(
             [tools.which("docker", env), "stack", "rm", options.project],
@@ -359,7 +359,7 @@ def running(docker_engine: DockerClient, record: StackRecord) -> bool:
     """True while the recorded stack's app runs healthy (doit's check that ``up`` is done)."""
     label = (
         f"com.docker.stack.namespace={record.project}"
-        if record.target == Target.SWARM.value
+        if record.target == DeployTarget.SWARM.value
         else f"com.docker.compose.project={record.project}"
     )
     containers = docker_engine.containers.list(filters={"label": label})

@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 import logging
 import math
+import re
 import statistics
 import time
 from collections.abc import Mapping
@@ -27,6 +28,7 @@ import httpx
 from docker import DockerClient
 
 from scripts import engine, paths
+from scripts.checks import Check
 from scripts.errors import VerifyError
 from scripts.options import Mode
 from scripts.settings import Settings
@@ -69,13 +71,10 @@ print(json.dumps({"status": response.status, "headers": [[k.lower(), v] for k, v
 """
 
 
-@dataclass(frozen=True)
-class Check:
-    """One verified property, with what was seen."""
-
-    name: str
-    ok: bool
-    detail: str
+def verified(name: str, ok: bool, detail: str) -> Check:
+    """A verify check: ``name`` is its title, and gives its id (``VFY-GET-STATUS``)."""
+    slug = re.sub(r"[^A-Z0-9]+", "-", name.upper()).strip("-")
+    return Check(id=f"VFY-{slug}", title=name, ok=ok, evidence=detail)
 
 
 @dataclass(frozen=True)
@@ -118,7 +117,9 @@ class VerifyReport:
         failed = [check for check in self.checks if not check.ok]
         if failed:
             more = f" (+{len(failed) - 1} more, see {VERIFY_RECORD})" if len(failed) > 1 else ""
-            raise VerifyError(f"verify {self.target}: {failed[0].name}: {failed[0].detail}{more}")
+            raise VerifyError(
+                f"verify {self.target}: {failed[0].title}: {failed[0].evidence}{more}"
+            )
 
 
 def check_root(answer: Answer, *, edge_server: str | None = None) -> list[Check]:
@@ -129,15 +130,17 @@ def check_root(answer: Answer, *, edge_server: str | None = None) -> list[Check]
     """
     server = answer.header("server")
     checks = [
-        Check("GET / status", answer.status == 200, f"{answer.status}"),
-        Check("GET / body", answer.body == BODY, repr(answer.body[:40])),
-        Check(
+        verified("GET / status", answer.status == 200, f"{answer.status}"),
+        verified("GET / body", answer.body == BODY, repr(answer.body[:40])),
+        verified(
             "no Server header from the origin", server in {None, edge_server}, server or "absent"
         ),
     ]
     for name, (how, expected) in EXPECTED_HEADERS.items():
         value = answer.header(name)
-        checks.append(Check(f"header {name}", _matches(value, how, expected), value or "missing"))
+        checks.append(
+            verified(f"header {name}", _matches(value, how, expected), value or "missing")
+        )
     return checks
 
 
@@ -154,7 +157,7 @@ def _matches(value: str | None, how: str, expected: str) -> bool:
 
 def check_status(path: str, answer: Answer, expected: int = 200) -> Check:
     """A path answers ``expected``."""
-    return Check(f"GET {path} status", answer.status == expected, f"{answer.status}")
+    return verified(f"GET {path} status", answer.status == expected, f"{answer.status}")
 
 
 def fetch(client: httpx.Client, url: str) -> Answer:
@@ -240,7 +243,7 @@ def connector_checks(docker_engine: DockerClient, project: str) -> list[Check]:
         }
     )
     if not containers:
-        return [Check("cloudflared replicas", False, "no cloudflared container runs")]
+        return [verified("cloudflared replicas", False, "no cloudflared container runs")]
     checks = []
     for container in containers:
         code, output = container.exec_run(
@@ -248,7 +251,7 @@ def connector_checks(docker_engine: DockerClient, project: str) -> list[Check]:
         )
         text = output.decode(errors="replace") if isinstance(output, bytes) else ""
         detail = "ready" if code == 0 else text.strip()[:200]
-        checks.append(Check(f"{container.name} /ready", code == 0, detail))
+        checks.append(verified(f"{container.name} /ready", code == 0, detail))
     return checks
 
 
@@ -264,7 +267,7 @@ def verify_tunnel(
     report.checks += check_root(answer, edge_server="cloudflare")
     cf_ray = answer.header("cf-ray")
     report.checks.append(
-        Check("cf-ray header (answered by the edge)", cf_ray is not None, cf_ray or "missing")
+        verified("cf-ray header (answered by the edge)", cf_ray is not None, cf_ray or "missing")
     )
     return report
 

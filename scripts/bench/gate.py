@@ -37,6 +37,7 @@ from typing import Any, Final
 from scripts import paths
 from scripts.bench.options import CEILING, SERVICE, STOCK
 from scripts.bench.report import MIB, BenchResult, Figures
+from scripts.checks import Check, failed
 from scripts.errors import GateFailed, ReportError
 
 BASELINE: Final = paths.ROOT / "bench-baseline.json"
@@ -158,48 +159,51 @@ def write_baseline(result: BenchResult, path: Path = BASELINE) -> Baseline:
 # ---- the checks every run must pass --------------------------------------------------------------
 
 
-def absolute_checks(result: BenchResult) -> list[dict[str, Any]]:
-    """What every run must show whatever the baseline: ``{"name", "ok", "text"}`` each."""
+def absolute_checks(result: BenchResult) -> list[Check]:
+    """What every run must show whatever the baseline."""
     checks = [_answers_check(result)]
     for hold in result.holds:
         checks.append(
-            {
-                "name": f"the {hold.kind} hold",
-                "ok": hold.survival.ok,
-                "text": f"through the {hold.kind} hold of {hold.connections} connections the "
+            Check(
+                id=f"BENCH-{hold.kind.upper()}-HOLD",
+                title=f"the {hold.kind} hold",
+                ok=hold.survival.ok,
+                evidence=f"through the {hold.kind} hold of {hold.connections} connections the "
                 f"service {hold.survival.describe()}",
-            }
+            )
         )
     for what, points in (("workers", result.workers), ("replicas", result.replicas)):
         if len(points) < 2:
             continue
         efficiency = result.efficiency(points)
         checks.append(
-            {
-                "name": f"{what} scaling",
-                "ok": efficiency is not None and efficiency >= SCALING_FLOOR,
-                "text": f"1 -> 2 {what} scaled at {_num(efficiency)} (at least {SCALING_FLOOR:g})",
-            }
+            Check(
+                id=f"BENCH-{what.upper()}-SCALING",
+                title=f"{what} scaling",
+                ok=efficiency is not None and efficiency >= SCALING_FLOOR,
+                evidence=f"1 -> 2 {what} scaled at {_num(efficiency)} (at least {SCALING_FLOOR:g})",
+            )
         )
     if result.soak is not None:
         slope = result.soak.slope()
         checks.append(
-            {
-                "name": "soak memory slope",
-                "ok": slope is not None and slope <= SOAK_SLOPE_LIMIT,
-                "text": (
+            Check(
+                id="BENCH-SOAK-SLOPE",
+                title="soak memory slope",
+                ok=slope is not None and slope <= SOAK_SLOPE_LIMIT,
+                evidence=(
                     f"resident memory over the {result.soak.seconds:g} s soak climbed "
                     f"{_num(slope)} MiB/min (at most {SOAK_SLOPE_LIMIT:g})"
                     if slope is not None
                     else "too few memory samples over the soak to judge its slope; "
                     "soak for longer (soak=60)"
                 ),
-            }
+            )
         )
     return checks
 
 
-def _answers_check(result: BenchResult) -> dict[str, Any]:
+def _answers_check(result: BenchResult) -> Check:
     """No run outside the busy hold may see a non-2xx answer or a socket error."""
     runs = [
         *result.points,
@@ -216,12 +220,13 @@ def _answers_check(result: BenchResult) -> dict[str, Any]:
     idle = result.hold("idle")
     if idle is not None and idle.errors:
         bad.add(f"idle hold: {idle.errors} of {idle.connections} connections failed")
-    return {
-        "name": "every answer 2xx",
-        "ok": not bad,
-        "text": f"{len(runs)} runs outside the busy hold, "
+    return Check(
+        id="BENCH-ANSWERS",
+        title="every answer 2xx",
+        ok=not bad,
+        evidence=f"{len(runs)} runs outside the busy hold, "
         + ("every answer 2xx and no socket error" if not bad else "; ".join(sorted(bad))),
-    }
+    )
 
 
 # ---- the comparison with the baseline --------------------------------------------------------
@@ -327,13 +332,13 @@ def gate(
     figures = result.figures()
     checks = absolute_checks(result)
     verdict: dict[str, Any] = {
-        "ok": all(check["ok"] for check in checks),
+        "ok": not failed(checks),
         "accepted": accept,
         "margin": margins.margin,
         "p99_margin": margins.p99,
         "baseline": None,
         "disturbed": result.disturbed(),
-        "checks": checks,
+        "checks": [check.to_json() for check in checks],
         "comparisons": [],
     }
     if verdict["disturbed"]:
@@ -364,7 +369,7 @@ def enforce(verdict: Mapping[str, Any], baseline_path: Path = BASELINE) -> None:
         raise GateFailed(
             f"bench inconclusive: {verdict['disturbed']}; rerun when the machine is quieter"
         )
-    broken = [c["text"] for c in verdict.get("checks", []) if not c["ok"]]
+    broken = [c["evidence"] for c in verdict.get("checks", []) if not c["ok"]]
     if broken:
         raise GateFailed(f"bench failed: {'; '.join(broken)}")
     worse = [c["text"] for c in verdict["comparisons"] if c["regressed"]]
@@ -378,7 +383,7 @@ def enforce(verdict: Mapping[str, Any], baseline_path: Path = BASELINE) -> None:
 
 
 @dataclass(frozen=True, kw_only=True)
-class Target:
+class Goal:
     """One target the service must meet, and whether it did."""
 
     name: str
@@ -388,9 +393,9 @@ class Target:
     text: str
 
 
-def targets(result: BenchResult) -> list[Target]:
+def targets(result: BenchResult) -> list[Goal]:
     """The service against stock and the ceiling in ``result``, and its memory, judged."""
-    found: list[Target] = []
+    found: list[Goal] = []
 
     def ratio_target(name: str, figure: str, other: str, limit: float, *, at_least: bool) -> None:
         value = result.ratio(figure, SERVICE, other)
@@ -399,7 +404,7 @@ def targets(result: BenchResult) -> list[Target]:
         met = value >= limit if at_least else value <= limit
         sign = ">=" if at_least else "<="
         found.append(
-            Target(
+            Goal(
                 name=name,
                 value=value,
                 limit=limit,
@@ -416,7 +421,7 @@ def targets(result: BenchResult) -> list[Target]:
     memory = _memory(result)
     if memory is not None:
         found.append(
-            Target(
+            Goal(
                 name="memory",
                 value=memory,
                 limit=TARGET_MEMORY,
@@ -428,7 +433,7 @@ def targets(result: BenchResult) -> list[Target]:
     idle = result.hold("idle")
     if idle is not None and idle.mem_peak is not None:
         found.append(
-            Target(
+            Goal(
                 name="idle hold memory",
                 value=idle.mem_peak,
                 limit=TARGET_IDLE_HOLD_MEMORY,

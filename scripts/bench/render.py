@@ -9,7 +9,7 @@ from scripts.bench.gate import (
     BASELINE,
     SCALING_FLOOR,
     SOAK_SLOPE_LIMIT,
-    Target,
+    Goal,
     machine_key,
 )
 from scripts.bench.options import BenchOptions
@@ -177,7 +177,7 @@ def _gate_lines(result: BenchResult) -> list[str]:
     if not verdict:
         return ["Not evaluated."]
     lines = [
-        f"- {'pass' if check['ok'] else '**FAIL**'}: {check['text']}"
+        f"- {'pass' if check['ok'] else '**FAIL**'}: {check['evidence']}"
         for check in verdict.get("checks", [])
     ]
     lines.append("")
@@ -204,7 +204,7 @@ def _gate_lines(result: BenchResult) -> list[str]:
     return lines
 
 
-def text(result: BenchResult, verdicts: Sequence[Target]) -> str:
+def text(result: BenchResult, verdicts: Sequence[Goal]) -> str:
     """The service benchmark's report, as the command prints it."""
     lines = [
         f"{', '.join(result.targets)} in containers of {result.image} (event loop "
@@ -230,7 +230,8 @@ def text(result: BenchResult, verdicts: Sequence[Target]) -> str:
     lines.append("")
     lines += [f"{'met   ' if v.met else 'MISSED'} {v.text}" for v in verdicts]
     lines += [
-        f"{'ok    ' if c['ok'] else 'FAILED'} {c['text']}" for c in result.gate.get("checks", [])
+        f"{'ok    ' if c['ok'] else 'FAILED'} {c['evidence']}"
+        for c in result.gate.get("checks", [])
     ]
     return "\n".join(lines)
 

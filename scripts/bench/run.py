@@ -60,7 +60,7 @@ from scripts.bench.servers import Servers
 from scripts.bench.stats import Sampler
 from scripts.errors import DeployError, GateFailed, ReportError, ToolError
 from scripts.image import read_record
-from scripts.options import EndpointMode, StackOptions, Target
+from scripts.options import DeployTarget, EndpointMode, StackOptions
 from scripts.poll import poll_until
 from scripts.settings import Settings
 
@@ -337,7 +337,7 @@ def deploy_swarm(
     """The stack on swarm with ``replicas`` app replicas, dnsrr (this kernel has no IPVS)."""
     options = StackOptions(
         project=project,
-        target=Target.SWARM,
+        target=DeployTarget.SWARM,
         replicas=replicas,
         endpoint_mode=EndpointMode.DNSRR,
         port=port,

@@ -129,7 +129,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except WorkflowError as error:
         sys.stderr.write(f"bench.service: {error}\n")
         return 2
-    result.gate = {"checks": absolute_checks(result)}
+    checks = absolute_checks(result)
+    result.gate = {"checks": [check.to_json() for check in checks]}
     verdicts = targets(result)
     print(text(result, verdicts))
     REPORT.parent.mkdir(parents=True, exist_ok=True)

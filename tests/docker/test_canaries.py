@@ -124,7 +124,7 @@ def test_security_and_verify_fail_a_service_without_headers_that_says_yes_to_eve
     assert {"HDR-GRADE[GET / (200)]", "HDR-GRADE[GET /no-such-page (200)]"} <= failed
     assert {"ATK-TRAVERSAL-PLAIN", "ATK-TRACE", "ATK-OVERSIZED-BODY", "ATK-OVERSIZED-URI"} <= failed
     assert not report.passed
-    verify_failed = {check.name for check in verified.checks if not check.ok}
+    verify_failed = {check.title for check in verified.checks if not check.ok}
     assert {f"header {name}" for name in verify.EXPECTED_HEADERS} <= verify_failed
 
 
@@ -165,7 +165,7 @@ def bench_run(
 
 
 def failing_bench_checks(result: BenchResult) -> dict[str, str]:
-    return {c["name"]: c["text"] for c in absolute_checks(result) if not c["ok"]}
+    return {c.title: c.evidence for c in absolute_checks(result) if not c.ok}
 
 
 def test_the_real_image_passes_the_bench_checks_the_canaries_fail(

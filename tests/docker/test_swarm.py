@@ -17,7 +17,7 @@ from docker.models.containers import Container
 from scripts import stack
 from scripts.errors import Unhealthy
 from scripts.image import ImageRecord
-from scripts.options import EndpointMode, StackOptions, Target
+from scripts.options import DeployTarget, EndpointMode, StackOptions
 from scripts.settings import Settings
 
 #: A bounded request loop: at most 600 requests or 45 s, a fresh connection each time.
@@ -50,7 +50,7 @@ print(json.dumps({"ok": ok, "failed": failed, "errors": errors[:5]}))
 def swarm_options(project: str) -> StackOptions:
     return StackOptions(
         project=project,
-        target=Target.SWARM,
+        target=DeployTarget.SWARM,
         replicas=2,
         endpoint_mode=EndpointMode.DNSRR,
         health_timeout=120,

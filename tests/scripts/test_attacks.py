@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterator
 import pytest
 
 from scripts import attacks
-from scripts.attacks import Answer, Case, answer_statuses, evaluate, leaks, send_raw
+from scripts.attacks import Case, WireAnswer, answer_statuses, evaluate, leaks, send_raw
 
 OK = b"HTTP/1.1 200 \r\ncontent-length: 2\r\n\r\nok"
 REFUSED = b"HTTP/1.1 400 \r\ncontent-length: 0\r\nconnection: close\r\n\r\n"
@@ -110,23 +110,23 @@ CASE = Case(id="X", title="x", payload=b"", expect=frozenset({400, 404}))
 
 
 def test_an_expected_status_passes_and_another_fails() -> None:
-    assert evaluate(CASE, Answer(statuses=(404,), data=NOT_FOUND, closed=True)).ok
-    check = evaluate(CASE, Answer(statuses=(200,), data=OK))
+    assert evaluate(CASE, WireAnswer(statuses=(404,), data=NOT_FOUND, closed=True)).ok
+    check = evaluate(CASE, WireAnswer(statuses=(200,), data=OK))
     assert not check.ok
     assert "status 200 not in [400, 404]" in check.evidence
     assert check.id == "ATK-X"
 
 
 def test_a_closed_connection_passes_only_where_the_case_allows_it() -> None:
-    closed = Answer(closed=True)
+    closed = WireAnswer(closed=True)
     check = evaluate(CASE, closed)
     assert not check.ok
     assert "no answer" in check.evidence
     assert "(expected 400 or 404)" in check.evidence
     lenient = Case(id="L", title="l", payload=b"", expect=frozenset({413}), closed_ok=True)
     assert evaluate(lenient, closed).ok
-    assert not evaluate(lenient, Answer(statuses=(200,), data=OK, closed=True)).ok
-    assert not evaluate(CASE, Answer(timed_out=True)).ok
+    assert not evaluate(lenient, WireAnswer(statuses=(200,), data=OK, closed=True)).ok
+    assert not evaluate(CASE, WireAnswer(timed_out=True)).ok
 
 
 def hang_up_after(count: int) -> Callable[[socket.socket], None]:
@@ -152,7 +152,7 @@ def test_a_server_that_hangs_up_on_everything_fails_every_case_that_needs_a_stat
 
 
 def test_a_second_answer_to_a_smuggling_shape_fails() -> None:
-    smuggled = Answer(statuses=(405, 404), data=NOT_ALLOWED + NOT_FOUND)
+    smuggled = WireAnswer(statuses=(405, 404), data=NOT_ALLOWED + NOT_FOUND)
     check = evaluate(Case(id="SM", title="s", payload=b"", expect=frozenset({405})), smuggled)
     assert not check.ok
     assert "a hidden request was served" in check.evidence
@@ -168,11 +168,11 @@ def test_forbidden_headers_text_and_leaks_fail_even_with_the_right_status() -> N
         forbid_headers=("x-injected",),
         forbid_text=(b"evil.example",),
     )
-    assert "x-injected" in evaluate(case, Answer(statuses=(404,), data=injected)).evidence
+    assert "x-injected" in evaluate(case, WireAnswer(statuses=(404,), data=injected)).evidence
     reflected = NOT_FOUND.replace(b"not found", b"evil.exam") + b"ple"
-    assert not evaluate(case, Answer(statuses=(404,), data=reflected)).ok
+    assert not evaluate(case, WireAnswer(statuses=(404,), data=reflected)).ok
     traced = b"HTTP/1.1 404 \r\ncontent-length: 35\r\n\r\nTraceback (most recent call last):\n"
-    assert "leaks a traceback" in evaluate(case, Answer(statuses=(404,), data=traced)).evidence
+    assert "leaks a traceback" in evaluate(case, WireAnswer(statuses=(404,), data=traced)).evidence
 
 
 def test_there_are_at_least_25_distinct_cases_covering_the_issue() -> None:

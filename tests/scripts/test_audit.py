@@ -703,3 +703,29 @@ def test_trivy_db_is_a_name_allow_unaudited_takes_and_allow_missing_does_not() -
     AuditOptions(allow_unaudited=frozenset({"trivy-db", "pip-audit"}))
     with pytest.raises(ParamError, match="allow_missing"):
         AuditOptions(allow_missing=frozenset({"trivy-db"}))
+
+
+def test_the_report_holds_one_check_per_auditor_in_the_shared_model(tmp_path: Path) -> None:
+    targets = checkout(tmp_path, code=PLANTED_CODE, compose=CLEAN_COMPOSE)
+
+    report = run_audit(options(targets), env=env_with(tmp_path / "bin"))
+
+    checks = {check.id: check for check in report.checks()}
+    assert list(checks) == [
+        "AUD-TRIVY-IMAGE",
+        "AUD-TRIVY-IMAGE-SECRETS",
+        "AUD-TRIVY-CONFIG",
+        "AUD-TRIVY-SECRETS",
+        "AUD-HADOLINT",
+        "AUD-BANDIT",
+        "AUD-COMPOSE-LINT",
+        "AUD-PIP-AUDIT",
+        "AUD-IGNORES",
+    ]
+    assert not checks["AUD-BANDIT"].ok
+    assert checks["AUD-BANDIT"].evidence == "HIGH B602 app/main.py:5"
+    assert checks["AUD-COMPOSE-LINT"].ok
+    assert checks["AUD-COMPOSE-LINT"].evidence == "ran: nothing at or above HIGH"
+    assert checks["AUD-TRIVY-CONFIG"].evidence.startswith("skipped: ")
+    written = json.loads(targets.root.joinpath("build/scan/audit.json").read_text("utf-8"))
+    assert written["checks"][5] == checks["AUD-BANDIT"].to_json()

@@ -8,13 +8,13 @@ import pytest
 
 from scripts import paths
 from scripts.errors import ParamError
-from scripts.options import EndpointMode, Mode, StackOptions, Target
+from scripts.options import DeployTarget, EndpointMode, Mode, StackOptions
 
 
 def test_no_variables_give_a_local_compose_stack_on_8080() -> None:
     options = StackOptions.from_vars({})
     assert options == StackOptions()
-    assert (options.mode, options.target, options.replicas) == (Mode.LOCAL, Target.COMPOSE, 1)
+    assert (options.mode, options.target, options.replicas) == (Mode.LOCAL, DeployTarget.COMPOSE, 1)
     assert options.port == 8080
     assert options.project == "zeroport"
     assert options.endpoint_mode is EndpointMode.AUTO
@@ -37,7 +37,7 @@ def test_every_variable_is_read() -> None:
         }
     )
     assert options.mode is Mode.TUNNEL
-    assert options.target is Target.SWARM
+    assert options.target is DeployTarget.SWARM
     assert options.replicas == 3
     assert options.port == 9090
     assert options.project == "staging-2"  # compose wants lower case

@@ -19,7 +19,15 @@ from app.service import create_app
 from app.typing import ASGIApp
 from scripts import paths, verify
 from scripts.errors import VerifyError
-from scripts.verify import Answer, Check, VerifyReport, check_root, check_status, latency
+from scripts.verify import (
+    Answer,
+    Check,
+    VerifyReport,
+    check_root,
+    check_status,
+    latency,
+    verified,
+)
 from tests.app.support import LOCAL, Running, running_server, running_service
 
 GOOD_HEADERS = [
@@ -38,7 +46,7 @@ GOOD = Answer(status=200, headers=GOOD_HEADERS, body="Hello World", ms=1.5)
 
 
 def _failed(checks: list[Check]) -> dict[str, str]:
-    return {check.name: check.detail for check in checks if not check.ok}
+    return {check.title: check.evidence for check in checks if not check.ok}
 
 
 def _without(name: str) -> list[tuple[str, str]]:
@@ -102,7 +110,7 @@ def test_header_lookup_is_case_insensitive_as_documented() -> None:
 def test_check_status() -> None:
     assert check_status("/readyz", replace(GOOD, status=200)).ok
     failed = check_status("/readyz", replace(GOOD, status=503))
-    assert (failed.name, failed.ok, failed.detail) == ("GET /readyz status", False, "503")
+    assert (failed.title, failed.ok, failed.evidence) == ("GET /readyz status", False, "503")
 
 
 async def verify_against(running: Running) -> VerifyReport:
@@ -183,10 +191,10 @@ def test_raise_for_failures_names_the_first_failure_and_counts_the_rest() -> Non
     report = VerifyReport(
         target="compose:local http://127.0.0.1:8080",
         checks=[
-            Check("GET / status", True, "200"),
-            Check("header x-frame-options", False, "missing"),
-            Check("header referrer-policy", False, "unsafe-url"),
-            Check("header cache-control", False, "missing"),
+            verified("GET / status", True, "200"),
+            verified("header x-frame-options", False, "missing"),
+            verified("header referrer-policy", False, "unsafe-url"),
+            verified("header cache-control", False, "missing"),
         ],
     )
     with pytest.raises(VerifyError) as caught:
@@ -195,11 +203,11 @@ def test_raise_for_failures_names_the_first_failure_and_counts_the_rest() -> Non
     assert message.startswith(
         "verify compose:local http://127.0.0.1:8080: header x-frame-options: missing (+2 more"
     )
-    single = VerifyReport(target="t", checks=[Check("GET / body", False, "'nope'")])
+    single = VerifyReport(target="t", checks=[verified("GET / body", False, "'nope'")])
     with pytest.raises(VerifyError) as caught:
         single.raise_for_failures()
     assert str(caught.value) == "verify t: GET / body: 'nope'"
-    passed = VerifyReport(target="t", checks=[Check("GET / status", True, "200")])
+    passed = VerifyReport(target="t", checks=[verified("GET / status", True, "200")])
     passed.raise_for_failures()
     assert passed.passed
 
@@ -207,7 +215,7 @@ def test_raise_for_failures_names_the_first_failure_and_counts_the_rest() -> Non
 def test_the_report_file_holds_every_check(tmp_path: Path) -> None:
     report = VerifyReport(
         target="t",
-        checks=[Check("a", True, "ok"), Check("b", False, "bad")],
+        checks=[verified("a", True, "ok"), verified("b", False, "bad")],
         latency_ms={"p50": 1.0},
     )
     report.write(tmp_path / "out" / "verify.json")
@@ -217,8 +225,8 @@ def test_the_report_file_holds_every_check(tmp_path: Path) -> None:
         "passed": False,
         "latency_ms": {"p50": 1.0},
         "checks": [
-            {"name": "a", "ok": True, "detail": "ok"},
-            {"name": "b", "ok": False, "detail": "bad"},
+            {"id": "VFY-A", "title": "a", "ok": True, "evidence": "ok"},
+            {"id": "VFY-B", "title": "b", "ok": False, "evidence": "bad"},
         ],
     }
 

@@ -33,7 +33,7 @@ MARGINS = Margins()
 
 
 def failing_checks(bench: BenchResult) -> dict[str, str]:
-    return {c["name"]: c["text"] for c in absolute_checks(bench) if not c["ok"]}
+    return {c.title: c.evidence for c in absolute_checks(bench) if not c.ok}
 
 
 # ---- the comparison ----------------------------------------------------------------------------
@@ -113,7 +113,7 @@ def test_no_baseline_compares_nothing_but_still_checks() -> None:
     verdict = gate(result(), None, MARGINS)
     assert verdict["ok"]
     assert verdict["comparisons"] == []
-    assert [c["name"] for c in verdict["checks"]] == ["every answer 2xx", "replicas scaling"]
+    assert [c["id"] for c in verdict["checks"]] == ["BENCH-ANSWERS", "BENCH-REPLICAS-SCALING"]
 
 
 def test_accepting_a_slower_run_passes_and_still_shows_the_comparison() -> None:
@@ -201,7 +201,7 @@ def test_a_flat_soak_passes_with_or_without_a_baseline() -> None:
     for baseline in (None, baseline_of(result())):
         verdict = gate(flat, baseline, MARGINS)
         assert verdict["ok"]
-        assert verdict["checks"][-1]["name"] == "soak memory slope"
+        assert verdict["checks"][-1]["title"] == "soak memory slope"
 
 
 def test_memory_that_climbs_over_the_soak_fails_even_without_a_baseline(tmp_path: Path) -> None:

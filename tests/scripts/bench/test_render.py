@@ -60,7 +60,9 @@ def test_the_service_benchmark_prints_its_table_and_each_verdict() -> None:
     bench.rounds = [round_(2400, 4000, 40, 20, stock=2000)]
     bench.points = list(bench.rounds[0].points.values())
     bench.holds = [hold("idle", mem_peak=100 * MIB)]
-    bench.gate = {"checks": [{"name": "every answer 2xx", "ok": True, "text": "all 2xx"}]}
+    bench.gate = {
+        "checks": [{"id": "BENCH-ANSWERS", "title": "answers", "ok": True, "evidence": "all 2xx"}]
+    }
 
     shown = text(bench, targets(bench))
 

@@ -34,30 +34,11 @@ from scripts import (
 from scripts.bench import run as bench
 from scripts.bench.options import VARIABLES as BENCH_VARS
 from scripts.cli import step
+from scripts.options import STACK_VARIABLES as STACK_VARS
+from scripts.security import VARIABLES as SECURITY_VARS
 from scripts.settings import Settings
 
 DOIT_CONFIG = {"default_tasks": ["deploy"], "sort": "definition", "verbosity": 2}
-
-#: The command-line variables the stack tasks read (see scripts/options.py).
-STACK_VARS = (
-    "mode",
-    "target",
-    "replicas",
-    "port",
-    "project",
-    "endpoint_mode",
-    "token_file",
-    "health_timeout",
-)
-SECURITY_VARS = (
-    "fresh",
-    "fresh_port",
-    "min_grade",
-    "slow_connections",
-    "burst_connections",
-    "churn_clients",
-    "isolation",
-)
 
 
 def _vars(names: tuple[str, ...]) -> dict[str, str]:

@@ -11,8 +11,8 @@ import dataclasses
 import enum
 import re
 import typing
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -40,61 +40,6 @@ class EndpointMode(enum.StrEnum):
     AUTO = "auto"  #: vip where the kernel has IPVS, else dnsrr (the default)
     VIP = "vip"  #: one virtual IP balanced by the kernel's IPVS
     DNSRR = "dnsrr"  #: the name resolves to every replica (kernels without IPVS)
-
-
-@dataclass(frozen=True, kw_only=True)
-class StackOptions:
-    """Everything that decides how the stack runs."""
-
-    mode: Mode = Mode.LOCAL
-    target: DeployTarget = DeployTarget.COMPOSE
-    replicas: int = 1
-    port: int = 8080
-    project: str = "zeroport"
-    endpoint_mode: EndpointMode = EndpointMode.AUTO
-    token_file: Path = paths.SECRETS / "tunnel-token"
-    #: Seconds a service may take to turn healthy before the deploy gives up.
-    health_timeout: float = 90.0
-
-    @classmethod
-    def from_vars(cls, variables: Mapping[str, str]) -> StackOptions:
-        """Validate doit's command-line variables; unknown ones are left to other tasks."""
-        defaults = cls()
-        return cls(
-            mode=choice_var(variables, "mode", Mode, defaults.mode),
-            target=choice_var(variables, "target", DeployTarget, defaults.target),
-            replicas=integer_var(variables, "replicas", defaults.replicas, 1, 20),
-            port=integer_var(variables, "port", defaults.port, 1024, 65535),
-            project=_project(variables.get("project", defaults.project)),
-            endpoint_mode=choice_var(
-                variables, "endpoint_mode", EndpointMode, defaults.endpoint_mode
-            ),
-            token_file=Path(variables.get("token_file", str(defaults.token_file))),
-            health_timeout=float(
-                integer_var(variables, "health_timeout", int(defaults.health_timeout), 5, 1800)
-            ),
-        )
-
-    def __post_init__(self) -> None:
-        if self.mode is Mode.LOCAL and self.target is DeployTarget.COMPOSE and self.replicas > 1:
-            raise ParamError(
-                "replicas",
-                self.replicas,
-                "1 in local compose mode (every replica would publish the same loopback port); "
-                "use target=swarm for replicas",
-            )
-
-    def as_vars(self) -> dict[str, str]:
-        """The options as doit variables: what decides whether ``up`` must run again."""
-        return {
-            "mode": self.mode.value,
-            "target": self.target.value,
-            "replicas": str(self.replicas),
-            "port": str(self.port),
-            "project": self.project,
-            "endpoint_mode": self.endpoint_mode.value,
-            "token_file": str(self.token_file),
-        }
 
 
 E = TypeVar("E", bound=enum.StrEnum)
@@ -152,9 +97,12 @@ def flag_var(variables: Mapping[str, str], name: str, default: bool) -> bool:
     return value.lower() in {"1", "true", "yes"}
 
 
-def var(low: float, high: float) -> dict[str, tuple[float, float]]:
-    """Field metadata declaring a doit variable of that name and its bounds (see read_vars)."""
-    return {"var": (low, high)}
+def var(
+    low: float = 0, high: float = 0, *, parse: Callable[[str, str], Any] | None = None
+) -> dict[str, Any]:
+    """Field metadata declaring a doit variable of the field's name (see :func:`read_vars`):
+    a number's bounds, or ``parse(name, value)`` for a value of another kind."""
+    return {"var": (low, high, parse)}
 
 
 def variables_of(cls: type) -> tuple[str, ...]:
@@ -165,20 +113,27 @@ def variables_of(cls: type) -> tuple[str, ...]:
 def read_vars(cls: type, variables: Mapping[str, str]) -> dict[str, Any]:
     """The values of ``cls``'s declared variables that ``variables`` gives, checked.
 
-    Each is parsed by its field's type: an integer, a number, a flag (1/0), or a tuple of
-    integers (``1,16,64``: sorted, duplicates dropped), within the bounds ``var`` declared.
-    A :class:`ParamError` names the first bad one.
+    Each is parsed by its field's type: an integer, a number, a flag (1/0), a choice of an
+    enum, a path, or a tuple of integers (``1,16,64``: sorted, duplicates dropped), within the
+    bounds ``var`` declared; or by the ``parse`` it declared. A :class:`ParamError` names the
+    first bad one.
     """
     hints = typing.get_type_hints(cls)
     values: dict[str, Any] = {}
-    for field in dataclasses.fields(cls):
-        if "var" not in field.metadata or field.name not in variables:
+    for declared in dataclasses.fields(cls):
+        if "var" not in declared.metadata or declared.name not in variables:
             continue
-        low, high = field.metadata["var"]
-        kind = hints[field.name]
-        name = field.name
-        if kind is bool:
-            values[name] = flag_var(variables, name, bool(field.default))
+        low, high, parse = declared.metadata["var"]
+        kind = hints[declared.name]
+        name = declared.name
+        if parse is not None:
+            values[name] = parse(name, variables[name])
+        elif isinstance(kind, type) and issubclass(kind, enum.StrEnum):
+            values[name] = choice_var(variables, name, kind, kind(str(declared.default)))
+        elif kind is Path:
+            values[name] = Path(variables[name])
+        elif kind is bool:
+            values[name] = flag_var(variables, name, bool(declared.default))
         elif kind is int:
             values[name] = integer_var(variables, name, 0, int(low), int(high))
         elif kind is float:
@@ -201,3 +156,48 @@ def _project(value: str) -> str:
     if not re.fullmatch(r"[a-z0-9][a-z0-9_-]*", value.lower()):
         raise ParamError("project", value, "letters, digits, '-' and '_', starting alphanumeric")
     return value.lower()
+
+
+@dataclass(frozen=True, kw_only=True)
+class StackOptions:
+    """Everything that decides how the stack runs."""
+
+    mode: Mode = field(default=Mode.LOCAL, metadata=var())
+    target: DeployTarget = field(default=DeployTarget.COMPOSE, metadata=var())
+    replicas: int = field(default=1, metadata=var(1, 20))
+    port: int = field(default=8080, metadata=var(1024, 65535))
+    project: str = field(default="zeroport", metadata=var(parse=lambda _, v: _project(v)))
+    endpoint_mode: EndpointMode = field(default=EndpointMode.AUTO, metadata=var())
+    token_file: Path = field(default=paths.SECRETS / "tunnel-token", metadata=var())
+    #: Seconds a service may take to turn healthy before the deploy gives up.
+    health_timeout: int = field(default=90, metadata=var(5, 1800))
+
+    @classmethod
+    def from_vars(cls, variables: Mapping[str, str]) -> StackOptions:
+        """Validate doit's command-line variables; unknown ones are left to other tasks."""
+        return replace(cls(), **read_vars(cls, variables))
+
+    def __post_init__(self) -> None:
+        if self.mode is Mode.LOCAL and self.target is DeployTarget.COMPOSE and self.replicas > 1:
+            raise ParamError(
+                "replicas",
+                self.replicas,
+                "1 in local compose mode (every replica would publish the same loopback port); "
+                "use target=swarm for replicas",
+            )
+
+    def as_vars(self) -> dict[str, str]:
+        """The options as doit variables: what decides whether ``up`` must run again."""
+        return {
+            "mode": self.mode.value,
+            "target": self.target.value,
+            "replicas": str(self.replicas),
+            "port": str(self.port),
+            "project": self.project,
+            "endpoint_mode": self.endpoint_mode.value,
+            "token_file": str(self.token_file),
+        }
+
+
+#: The doit variables the stack tasks (up, down) take: dodo.py passes exactly these.
+STACK_VARIABLES = variables_of(StackOptions)

@@ -28,7 +28,7 @@ import platform
 import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -46,7 +46,7 @@ from scripts.headers_grade import Grade, grade_check, grade_headers, rank
 from scripts.image import read_record
 from scripts.isolation import PROJECT as ISOLATION_PROJECT
 from scripts.isolation import isolation_checks
-from scripts.options import Mode, StackOptions, flag_var, integer_var
+from scripts.options import Mode, StackOptions, read_vars, var, variables_of
 from scripts.settings import Settings
 from tunnel.spec import TunnelSpec, load_spec
 from tunnel.waf import check_rules
@@ -71,24 +71,29 @@ CHURN_FD_SLACK = 8
 CHURN_RSS_SLACK = 5 * 1024 * 1024
 
 
+def _grade(name: str, value: str) -> str:
+    rank(value)  # ParamError for an unknown letter
+    return value
+
+
 @dataclass(frozen=True, kw_only=True)
 class SecurityOptions:
     """What ``doit security`` takes on its command line."""
 
     #: Test a throwaway local stack even when a deployed one could be used.
-    fresh: bool = False
+    fresh: bool = field(default=False, metadata=var())
     #: Loopback port of the throwaway stack (not ``port``, which is the deployed stack's).
-    fresh_port: int = 18300
+    fresh_port: int = field(default=18300, metadata=var(1024, 65535))
     #: Lowest acceptable header grade.
-    min_grade: str = "A"
+    min_grade: str = field(default="A", metadata=var(parse=_grade))
     #: Slow connections the slowloris case holds open.
-    slow_connections: int = 500
+    slow_connections: int = field(default=500, metadata=var(1, 5000))
     #: Connections the burst case opens at once.
-    burst_connections: int = 1000
+    burst_connections: int = field(default=1000, metadata=var(1, 5000))
     #: Clients the churn case sends (each connects, asks, reads and hangs up).
-    churn_clients: int = 5000
+    churn_clients: int = field(default=5000, metadata=var(1, 100_000))
     #: Build the tunnel topology and prove its isolation (needs compose and the image).
-    isolation: bool = True
+    isolation: bool = field(default=True, metadata=var())
     #: Compose project names of the throwaway stack and of the isolation topology.
     project: str = FRESH_PROJECT
     isolation_project: str = ISOLATION_PROJECT
@@ -96,24 +101,11 @@ class SecurityOptions:
     @classmethod
     def from_vars(cls, variables: Mapping[str, str]) -> SecurityOptions:
         """Validate doit's command-line variables (``fresh=1 fresh_port=18300 min_grade=A``)."""
-        default = cls()
-        options = cls(
-            fresh=flag_var(variables, "fresh", default.fresh),
-            fresh_port=integer_var(variables, "fresh_port", default.fresh_port, 1024, 65535),
-            min_grade=variables.get("min_grade", default.min_grade),
-            slow_connections=integer_var(
-                variables, "slow_connections", default.slow_connections, 1, 5000
-            ),
-            burst_connections=integer_var(
-                variables, "burst_connections", default.burst_connections, 1, 5000
-            ),
-            churn_clients=integer_var(
-                variables, "churn_clients", default.churn_clients, 1, 100_000
-            ),
-            isolation=flag_var(variables, "isolation", default.isolation),
-        )
-        rank(options.min_grade)  # ParamError for an unknown letter
-        return options
+        return replace(cls(), **read_vars(cls, variables))
+
+
+#: The doit variables ``doit security`` takes: dodo.py passes exactly these.
+VARIABLES = variables_of(SecurityOptions)
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -8,7 +8,7 @@ import pytest
 
 from scripts import paths
 from scripts.errors import ParamError
-from scripts.options import DeployTarget, EndpointMode, Mode, StackOptions
+from scripts.options import STACK_VARIABLES, DeployTarget, EndpointMode, Mode, StackOptions
 
 
 def test_no_variables_give_a_local_compose_stack_on_8080() -> None:
@@ -114,3 +114,39 @@ def test_as_vars_round_trips() -> None:
     )
     assert StackOptions.from_vars(options.as_vars()) == options
     assert options.as_vars()["replicas"] == "4"
+
+
+def test_every_stack_variable_is_declared_once_and_read() -> None:
+    # dodo.py hands the stack tasks exactly these names; each must reach the options.
+    assert STACK_VARIABLES == (
+        "mode",
+        "target",
+        "replicas",
+        "port",
+        "project",
+        "endpoint_mode",
+        "token_file",
+        "health_timeout",
+    )
+    given = StackOptions.from_vars(
+        {
+            "mode": "tunnel",
+            "target": "swarm",
+            "replicas": "3",
+            "port": "18080",
+            "project": "Demo",
+            "endpoint_mode": "dnsrr",
+            "token_file": "/run/t",
+            "health_timeout": "30",
+        }
+    )
+    assert given == StackOptions(
+        mode=Mode.TUNNEL,
+        target=DeployTarget.SWARM,
+        replicas=3,
+        port=18080,
+        project="demo",
+        endpoint_mode=EndpointMode.DNSRR,
+        token_file=Path("/run/t"),
+        health_timeout=30,
+    )

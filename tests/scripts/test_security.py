@@ -196,3 +196,28 @@ def test_clients_not_answered_fail_the_churn_case_and_are_named() -> None:
 
     assert not checks[0].ok
     assert "reset: 10" in checks[0].evidence
+
+
+def test_every_security_variable_is_declared_once_and_read() -> None:
+    values = {
+        "fresh": "1",
+        "fresh_port": "18400",
+        "min_grade": "B",
+        "slow_connections": "10",
+        "burst_connections": "20",
+        "churn_clients": "30",
+        "isolation": "0",
+    }
+    assert set(security.VARIABLES) == set(values)
+    options = SecurityOptions.from_vars(values)
+    assert (options.fresh, options.fresh_port, options.min_grade, options.isolation) == (
+        True,
+        18400,
+        "B",
+        False,
+    )
+    assert (options.slow_connections, options.burst_connections, options.churn_clients) == (
+        10,
+        20,
+        30,
+    )

@@ -24,7 +24,6 @@ import itertools
 import logging
 import os
 import re
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -39,6 +38,7 @@ from scripts import stack, tools
 from scripts.checks import Check, listing
 from scripts.errors import DeployError, ToolError
 from scripts.options import Mode, StackOptions
+from scripts.poll import poll_until
 from scripts.settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -280,12 +280,15 @@ def remove(settings: Settings, docker_engine: DockerClient, project: str = PROJE
 
 
 def _wait_listening(connector: Container, sentinel: str, timeout: float = 15.0) -> Probe:
-    deadline = time.monotonic() + timeout
-    probe = run_python(connector, CONNECT, sentinel, str(SENTINEL_PORT))
-    while not probe.ok and time.monotonic() < deadline:
-        time.sleep(0.5)
-        probe = run_python(connector, CONNECT, sentinel, str(SENTINEL_PORT))
-    return probe
+    probes = [run_python(connector, CONNECT, sentinel, str(SENTINEL_PORT))]
+
+    def listening() -> bool:
+        if not probes[-1].ok:
+            probes.append(run_python(connector, CONNECT, sentinel, str(SENTINEL_PORT)))
+        return probes[-1].ok
+
+    poll_until(listening, timeout=timeout, interval=0.5)
+    return probes[-1]
 
 
 def isolation_checks(

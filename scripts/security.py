@@ -47,6 +47,7 @@ from scripts.image import read_record
 from scripts.isolation import PROJECT as ISOLATION_PROJECT
 from scripts.isolation import isolation_checks
 from scripts.options import Mode, StackOptions, read_vars, var, variables_of
+from scripts.poll import poll_until
 from scripts.settings import Settings
 from tunnel.spec import TunnelSpec, load_spec
 from tunnel.waf import check_rules
@@ -454,30 +455,13 @@ def healthy_after(
     before: dict[str, int],
 ) -> Check:
     """After the attacks: /healthz answers 200, every app container is healthy, none restarted."""
-    deadline = time.monotonic() + HEALTH_TIMEOUT
     problems = ["not checked"]
-    while time.monotonic() < deadline:
-        problems = []
-        try:
-            status = client.get(target.url + "/healthz").status_code
-        except httpx.HTTPError as exc:
-            status = 0
-            problems.append(f"/healthz: {type(exc).__name__}")
-        if status != 200:
-            problems.append(f"/healthz answered {status}")
-        for container in docker_engine.containers.list(all=True, filters={"label": target.label}):
-            state = container.attrs["State"]
-            health = (state.get("Health") or {}).get("Status", "none")
-            name = str(container.name)
-            if health != "healthy":
-                problems.append(f"{name} is {health}")
-            if int(container.attrs.get("RestartCount", 0)) != before.get(name, 0):
-                problems.append(f"{name} restarted")
-            if state.get("OOMKilled"):
-                problems.append(f"{name} was OOM-killed")
-        if not problems:
-            break
-        time.sleep(1)
+
+    def healthy() -> bool:
+        problems[:] = _health_problems(docker_engine, client, target, before)
+        return not problems
+
+    poll_until(healthy, timeout=HEALTH_TIMEOUT, interval=1.0)
     return Check(
         id="ATK-HEALTHY-AFTER",
         title="the service is healthy after the attacks (no restart, no OOM kill)",
@@ -486,6 +470,33 @@ def healthy_after(
         if problems
         else f"/healthz 200; {len(before)} app container(s) healthy, restart counts unchanged",
     )
+
+
+def _health_problems(
+    docker_engine: DockerClient,
+    client: httpx.Client,
+    target: StackUnderTest,
+    before: dict[str, int],
+) -> list[str]:
+    problems = []
+    try:
+        status = client.get(target.url + "/healthz").status_code
+    except httpx.HTTPError as exc:
+        status = 0
+        problems.append(f"/healthz: {type(exc).__name__}")
+    if status != 200:
+        problems.append(f"/healthz answered {status}")
+    for container in docker_engine.containers.list(all=True, filters={"label": target.label}):
+        state = container.attrs["State"]
+        health = (state.get("Health") or {}).get("Status", "none")
+        name = str(container.name)
+        if health != "healthy":
+            problems.append(f"{name} is {health}")
+        if int(container.attrs.get("RestartCount", 0)) != before.get(name, 0):
+            problems.append(f"{name} restarted")
+        if state.get("OOMKilled"):
+            problems.append(f"{name} was OOM-killed")
+    return problems
 
 
 def run(

@@ -35,6 +35,7 @@ from scripts.errors import (
 )
 from scripts.image import Deployable, read_record, run_until_healthy
 from scripts.options import DeployTarget, EndpointMode, Mode, StackOptions
+from scripts.poll import poll_until
 from scripts.settings import MINUTES, Settings
 
 logger = logging.getLogger(__name__)
@@ -345,14 +346,15 @@ def down(settings: Settings, docker_engine: DockerClient, options: StackOptions)
 
 
 def _wait_gone(docker_engine: DockerClient, filters: dict[str, str | list[str] | bool]) -> None:
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if not docker_engine.containers.list(
+    def gone() -> bool:
+        return not docker_engine.containers.list(
             all=True, filters=filters
-        ) and not docker_engine.networks.list(filters=filters):
-            return
-        time.sleep(POLL)
-    raise DeployError(f"the stack's containers or networks ({filters}) are still there after 60 s")
+        ) and not docker_engine.networks.list(filters=filters)
+
+    if not poll_until(gone, timeout=60, interval=POLL):
+        raise DeployError(
+            f"the stack's containers or networks ({filters}) are still there after 60 s"
+        )
 
 
 def running(docker_engine: DockerClient, record: StackRecord) -> bool:

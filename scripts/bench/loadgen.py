@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import time
 
 import docker.errors
 from docker import DockerClient
@@ -21,6 +20,7 @@ from scripts import engine, paths, tools
 from scripts.base_image import BaseRecord
 from scripts.bench import wrk
 from scripts.errors import BuildError, ToolError, ToolFailed, ToolTimeout
+from scripts.poll import poll_until
 from scripts.settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -104,13 +104,14 @@ def run_wrk(
         labels={LABEL: "1"},
     )
     try:
-        deadline = time.monotonic() + round(duration) + wrk.RUN_MARGIN
-        container.reload()
-        while container.status not in {"exited", "dead"}:
-            if time.monotonic() > deadline:
-                raise ToolTimeout(["wrk", *args], round(duration) + wrk.RUN_MARGIN)
-            time.sleep(POLL)
+        limit = round(duration) + wrk.RUN_MARGIN
+
+        def finished() -> bool:
             container.reload()
+            return container.status in {"exited", "dead"}
+
+        if not poll_until(finished, timeout=limit, interval=POLL):
+            raise ToolTimeout(["wrk", *args], limit)
         output = container.logs(stdout=True, stderr=False).decode(errors="replace")
         code = int(container.attrs["State"]["ExitCode"])
         if code != 0:

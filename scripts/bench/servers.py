@@ -21,7 +21,6 @@ import logging
 import resource
 import shutil
 import tempfile
-import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -40,6 +39,7 @@ from scripts.bench.options import CEILING, SERVICE, SERVICE_NOLOG, STOCK
 from scripts.bench.report import Survival
 from scripts.errors import BuildError, ToolError, Unhealthy
 from scripts.options import StackOptions
+from scripts.poll import poll_until
 from scripts.settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -143,19 +143,21 @@ def stock_image(settings: Settings, docker_engine: DockerClient) -> str:
 
 def wait_ready(url: str, timeout: float = READY_TIMEOUT) -> None:
     """Poll ``url`` until it answers 200; :class:`Unhealthy` after ``timeout``."""
-    deadline = time.monotonic() + timeout
-    last = "no answer"
+    last = ["no answer"]
     with httpx.Client(timeout=2.0, trust_env=False) as client:
-        while time.monotonic() < deadline:
+
+        def answers() -> bool:
             try:
                 status = client.get(url).status_code
-                if status == 200:
-                    return
-                last = f"status {status}"
             except httpx.HTTPError as exc:
-                last = type(exc).__name__
-            time.sleep(0.25)
-    raise Unhealthy(f"{url} did not answer 200 within {timeout:g} s ({last})")
+                last.append(type(exc).__name__)
+                return False
+            last.append(f"status {status}")
+            return status == 200
+
+        if poll_until(answers, timeout=timeout):
+            return
+    raise Unhealthy(f"{url} did not answer 200 within {timeout:g} s ({last[-1]})")
 
 
 def survived(box: Container, url: str) -> Survival:

@@ -144,8 +144,11 @@ def read_vars(cls: type, variables: Mapping[str, str]) -> dict[str, Any]:
 
 
 def integers_var(variables: Mapping[str, str], name: str, low: int, high: int) -> tuple[int, ...]:
-    """A comma-separated list of integers within ``low``-``high``: sorted, without repeats."""
+    """A comma-separated list of integers within ``low``-``high``: sorted, without repeats;
+    ``none`` is the empty list (a phase skipped: ``workers=none``)."""
     value = variables[name]
+    if value.strip().lower() == "none":
+        return ()
     parts = [part.strip() for part in value.split(",") if part.strip()]
     if not parts or not all(part.isdigit() and low <= int(part) <= high for part in parts):
         raise ParamError(name, value, f"a comma-separated list of integers {low}-{high}, e.g. 1,16")

@@ -52,7 +52,7 @@ class BenchOptions:
     #: ``soak_round`` seconds with fresh connections each.
     soak: float = field(default=60.0, metadata=var(0, 86_400))
     soak_round: float = field(default=5.0, metadata=var(1, 600))
-    #: APP_WORKERS counts compared, each in a container with as many CPUs (empty skips it).
+    #: APP_WORKERS counts compared, each in a container with as many CPUs (``none`` skips it).
     workers: tuple[int, ...] = field(default=(1, 2), metadata=var(1, 64))
     #: Compare 1 and 2 replicas on swarm (``scaling=0`` skips it).
     scaling: bool = field(default=True, metadata=var(0, 1))
@@ -74,6 +74,8 @@ class BenchOptions:
     swarm_project: str = "zpbench"
 
     def __post_init__(self) -> None:
+        if not self.concurrency:
+            raise ParamError("concurrency", "none", "at least one connection count")
         if self.reference not in self.concurrency:
             raise ParamError(
                 "reference", self.reference, f"one of the concurrency values {self.concurrency}"

@@ -26,7 +26,7 @@ def command(options: BenchOptions, base: str = COMMAND) -> str:
         if name in {"accept", "swarm_project", "targets"} or value == getattr(default, name):
             continue
         if isinstance(value, tuple):
-            shown = ",".join(map(str, value))
+            shown = ",".join(map(str, value)) or "none"
         elif isinstance(value, bool):
             shown = str(int(value))
         elif isinstance(value, float):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from scripts.bench.options import VARIABLES, BenchOptions
+from scripts.bench.render import command
 from scripts.errors import ParamError
 
 
@@ -70,3 +71,11 @@ def test_every_variable_is_declared_once_and_read() -> None:
 def test_an_unknown_target_is_refused() -> None:
     with pytest.raises(ParamError, match=r"^targets must be some of service"):
         BenchOptions(targets=("service", "nginx"))
+
+
+def test_a_phase_given_as_none_is_skipped_and_the_command_says_so() -> None:
+    options = BenchOptions.from_vars({"workers": "none"})
+    assert options.workers == ()
+    assert command(options) == "doit bench workers=none"
+    with pytest.raises(ParamError, match=r"^concurrency must be"):
+        BenchOptions.from_vars({"concurrency": "none"})

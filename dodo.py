@@ -178,7 +178,7 @@ def task_lock() -> dict[str, Any]:
     return {
         "actions": [(step(lock.export), [Settings.from_env()])],
         "file_dep": [str(paths.PYPROJECT)],
-        "targets": [str(paths.LOCK), str(paths.REQUIREMENTS), str(paths.REQUIREMENTS_EXTRAS)],
+        "targets": [str(paths.LOCK), *map(str, lock.EXPORTS)],
     }
 
 

@@ -219,6 +219,54 @@ async def test_clients_that_stay_connected_are_kept_alive() -> None:
         await writer.wait_closed()
 
 
+# --- idle connections ----------------------------------------------------------------------
+
+
+@both_loops
+async def test_an_idle_connection_holds_one_task_and_no_timer_task() -> None:
+    async with serving() as running:
+        await asyncio.sleep(0.1)
+        tasks_before = len(asyncio.all_tasks())
+        idle = []
+        for _ in range(20):
+            reader, writer = await asyncio.open_connection(LOCAL, running.port)
+            writer.write(REQUEST)
+            assert (await read_response(reader)).status == 200
+            idle.append(writer)
+        await asyncio.sleep(0.1)
+
+        # one task per connection, reading; Hypercorn alone adds a keep-alive task to each
+        assert len(asyncio.all_tasks()) - tasks_before == 20
+        for writer in idle:
+            writer.close()
+
+
+@both_loops
+async def test_an_idle_connection_is_closed_after_the_keep_alive_timeout() -> None:
+    async with serving(Settings(host=LOCAL, port=0, keep_alive_timeout=0.5)) as running:
+        reader, writer = await asyncio.open_connection(LOCAL, running.port)
+        writer.write(REQUEST)
+        assert (await read_response(reader)).status == 200
+        started = time.monotonic()
+
+        assert await asyncio.wait_for(reader.read(-1), 5) == b""  # the server closed it
+
+        assert 0.4 < time.monotonic() - started < 3
+        writer.close()
+
+
+@both_loops
+async def test_a_request_stops_the_keep_alive_timer_and_its_end_restarts_it() -> None:
+    async with serving(Settings(host=LOCAL, port=0, keep_alive_timeout=0.6)) as running:
+        reader, writer = await asyncio.open_connection(LOCAL, running.port)
+        for _ in range(4):  # 4 x 0.3 s idle: past the timeout in total, never at once
+            writer.write(REQUEST)
+            assert (await read_response(reader)).status == 200
+            await asyncio.sleep(0.3)
+        assert not reader.at_eof()
+        writer.close()
+
+
 # --- the cap -------------------------------------------------------------------------------
 
 

@@ -23,6 +23,7 @@ import h11
 import hypercorn.asyncio
 import hypercorn.asyncio.run
 import hypercorn.asyncio.tcp_server
+import hypercorn.config
 import psutil
 import pytest
 from hypercorn.config import Config
@@ -393,3 +394,24 @@ def test_the_service_process_gives_back_what_churn_took() -> None:
     finally:
         process.terminate()
         process.wait(timeout=20)
+
+
+def test_the_date_header_is_made_once_a_second_and_stays_current(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    config = connections.ServerConfig()
+    config.include_server_header = False
+    now = [1_700_000_000.2]
+    monkeypatch.setattr(connections.time, "time", lambda: now[0])
+    monkeypatch.setattr(hypercorn.config, "time", lambda: now[0])
+
+    first = config.response_headers("h11")
+    now[0] += 0.5  # the same second
+    again = config.response_headers("h11")
+    now[0] += 1.0
+    later = config.response_headers("h11")
+
+    assert first == again == [(b"date", b"Tue, 14 Nov 2023 22:13:20 GMT")]
+    assert later == [(b"date", b"Tue, 14 Nov 2023 22:13:21 GMT")]
+    again.append((b"x-added", b"by a caller"))  # callers get a list of their own
+    assert config.response_headers("h11") == later

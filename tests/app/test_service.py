@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator
 
 import pytest
 from quart import Blueprint, Response, request
@@ -165,3 +166,26 @@ async def test_a_sync_view_still_runs_through_quarts_executor() -> None:
     exchange = await call(service.stack, http_scope("/sync"))
 
     assert (exchange.status, exchange.body) == (200, b"from a thread")
+
+
+async def test_a_response_with_a_timeout_of_its_own_is_cut_off_when_it_runs_out() -> None:
+    service, _ = make_service()
+
+    async def slow_stream() -> Response:
+        async def chunks() -> AsyncIterator[bytes]:
+            yield b"first "
+            await asyncio.sleep(10)
+            yield b"never"
+
+        response = Response(chunks())
+        response.timeout = 0.05
+        return response
+
+    service.add_url_rule("/slow", "slow", slow_stream)
+
+    started = asyncio.get_running_loop().time()
+    exchange = await call(service.stack, http_scope("/slow"))
+
+    assert asyncio.get_running_loop().time() - started < 2
+    assert exchange.status == 200
+    assert exchange.body == b"first "

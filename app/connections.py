@@ -14,7 +14,7 @@ connections (``APP_MAX_CONNECTIONS``): a connection over the cap is closed at on
 byte is read, counted and logged, while the open ones keep being served. :func:`install` makes
 ``hypercorn.asyncio.serve`` use it.
 
-It also makes an idle keep-alive connection cheaper (ADR 0014, measured there), without
+It also makes an idle keep-alive connection cheaper (ADR 0015, measured there), without
 changing what a client sees:
 
 * Hypercorn's keep-alive timer is a task per connection, waiting with ``wait_for`` on the

@@ -178,7 +178,7 @@ class Service(Quart):
     A request's walk through Quart asks, at each step, for hooks the app may have registered:
     before-request functions, teardown functions, signal receivers. Where none is registered,
     the steps below skip the walk (a profile of ``GET /`` under wrk put Quart's own steps at
-    most of the service's cost over the raw ASGI ceiling; docs/adr/0014). Registering a hook
+    most of the service's cost over the raw ASGI ceiling; docs/adr/0015). Registering a hook
     or connecting a receiver brings Quart's step back, unchanged.
     """
 

@@ -47,7 +47,7 @@ def filesystem(docker_engine: DockerClient, tag: str) -> tarfile.TarFile:
     return tarfile.open(fileobj=io.BytesIO(data))
 
 
-def test_serves_hello_world_read_only_without_capabilities_on_uvloop(
+def test_serves_hello_world_read_only_without_capabilities(
     docker_engine: DockerClient, running: tuple[str, int]
 ) -> None:
     container_id, port = running
@@ -57,7 +57,7 @@ def test_serves_hello_world_read_only_without_capabilities_on_uvloop(
     assert "server" not in root.headers
     assert wait_http(f"http://127.0.0.1:{port}/healthz").json() == {"status": "ok"}
     logs = docker_engine.containers.get(container_id).logs().decode()
-    assert '"loop":"uvloop"' in logs
+    assert '"loop":"uvloop"' in logs  # the default image runs on uvloop (docs/adr/0014)
 
 
 def test_every_elf_file_is_stripped_and_openssl_is_left_out(

@@ -6,7 +6,7 @@ not a file), so a second run with nothing changed does nothing.
 
 Options are doit command-line variables, validated by scripts.options:
     doit deploy mode=local|tunnel target=compose|swarm replicas=N port=8080
-    doit image platforms=linux/amd64,linux/arm64
+    doit image platforms=linux/amd64,linux/arm64 extras=1 loop=asyncio
     doit scan allow_unaudited=pip-audit,trivy-db severity=HIGH
 """
 
@@ -58,7 +58,10 @@ IMAGE_INPUTS = [
     *map(str, paths.app_sources()),
     *_files("containers/builder/*.py", ".dockerignore"),
     str(paths.DOCKERFILE),
+    # [tool.zeroport.image]: the modules the image must include, and whether OpenSSL may go
+    str(paths.PYPROJECT),
     str(paths.REQUIREMENTS),
+    str(paths.REQUIREMENTS_ASYNCIO),
     str(paths.REQUIREMENTS_EXTRAS),
     str(paths.BASE_RECORD),
 ]
@@ -77,14 +80,17 @@ def task_base_image() -> dict[str, Any]:
 
 
 def task_image() -> dict[str, Any]:
-    """1.2 image: the shell-less uid-1000 runtime (platforms=..., extras=1 for Access/uvloop)"""
-    platforms = get_var("platforms", "")
-    extras = get_var("extras", "0")
+    """1.2 image: the shell-less uid-1000 runtime (platforms=..., extras=1, loop=asyncio)"""
+    options = {
+        "platforms": get_var("platforms", ""),
+        "extras": get_var("extras", "0"),
+        "loop": get_var("loop", "uvloop"),
+    }
     return {
-        "actions": [(step(image.step), [platforms, extras])],
+        "actions": [(step(image.step), [options["platforms"], options["extras"], options["loop"]])],
         "file_dep": IMAGE_INPUTS,
         "targets": [str(paths.IMAGE_RECORD)],
-        "uptodate": [image.is_built, config_changed({"platforms": platforms, "extras": extras})],
+        "uptodate": [image.is_built, config_changed(options)],
     }
 
 
@@ -157,7 +163,7 @@ def task_lock() -> dict[str, Any]:
     return {
         "actions": [(step(lock.export), [Settings.from_env()])],
         "file_dep": [str(paths.PYPROJECT)],
-        "targets": [str(paths.LOCK), str(paths.REQUIREMENTS), str(paths.REQUIREMENTS_EXTRAS)],
+        "targets": [str(paths.LOCK), *map(str, lock.EXPORTS)],
     }
 
 

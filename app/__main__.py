@@ -3,6 +3,10 @@
 Exit codes: 0 after a clean shutdown; 2 when it cannot start as configured (a bad ``APP_*``
 value, a missing extra, a taken port), with one line on stderr saying what to change; 1 on
 anything else, logged as a JSON line with its traceback.
+
+``python -m app --routes`` prints the routes instead, one ``METHODS RULE`` line each (as
+``flask routes`` does), and exits 0; the image build requests every parameter-free GET route
+it lists (containers/builder/smoke.py).
 """
 
 from __future__ import annotations
@@ -21,8 +25,13 @@ DESCRIPTION = (
 def main(argv: list[str] | None = None) -> int:
     """Run the service; the process exit code."""
     parser = argparse.ArgumentParser(prog="python -m app", description=DESCRIPTION)
-    parser.parse_args(argv)
+    parser.add_argument(
+        "--routes", action="store_true", help="print the routes (METHODS RULE) and exit"
+    )
+    args = parser.parse_args(argv)
     try:
+        if args.routes:
+            return _print_routes()
         return _serve()
     except StartupError as error:
         print(error, file=sys.stderr)
@@ -31,6 +40,16 @@ def main(argv: list[str] | None = None) -> int:
         # Anything else is a bug; log it as JSON (traceback included) rather than raw on stderr.
         logging.getLogger("app").exception("the service stopped on an unexpected error")
         return 1
+
+
+def _print_routes() -> int:
+    from app.config import Settings
+    from app.routes import describe
+    from app.service import create_app
+
+    for line in describe(create_app(Settings.from_env())):
+        print(line)
+    return 0
 
 
 def _serve() -> int:

@@ -22,6 +22,18 @@ HELLO: Final = b"Hello World"
 HEALTH_PATHS: Final = ("/healthz", "/readyz")
 
 
+def describe(app: Quart) -> list[str]:
+    """Every route of ``app`` as ``METHODS RULE`` (``GET,HEAD /``), sorted by rule.
+
+    A websocket route's methods read ``WEBSOCKET``.
+    """
+    lines = []
+    for rule in sorted(app.url_map.iter_rules(), key=lambda rule: (rule.rule, rule.endpoint)):
+        methods = "WEBSOCKET" if rule.websocket else ",".join(sorted(rule.methods or ()))
+        lines.append(f"{methods} {rule.rule}")
+    return lines
+
+
 def register(app: Quart, lifecycle: Lifecycle) -> None:
     """Add the routes and error pages to ``app``; ``/readyz`` reports ``lifecycle``."""
 

@@ -17,15 +17,22 @@ so a guard's refusal still gets the security headers, a request id and a log lin
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, cast
+import asyncio
+import contextlib
+import inspect
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar, cast
 
+import quart.wrappers.base
 from hypercorn.typing import ASGIReceiveCallable, ASGISendCallable
 from hypercorn.typing import Scope as HypercornScope
 from quart import Quart, Response
-from quart.asgi import ASGIHTTPConnection
-from quart.sessions import NullSession, SecureCookieSessionInterface
-from quart.typing import ResponseTypes
+from quart.asgi import ASGIHTTPConnection, _handle_exception
+from quart.sessions import NullSession, SecureCookieSession, SecureCookieSessionInterface
+from quart.signals import appcontext_tearing_down, request_tearing_down
+from quart.typing import ResponseReturnValue, ResponseTypes
 from quart.utils import encode_headers
+from quart.wrappers import BaseRequestWebsocket, Request
 from quart.wrappers.response import DataBody
 
 from app import routes
@@ -50,6 +57,20 @@ from app.typing import ASGIApp, Receive, Scope, Send
 if TYPE_CHECKING:
     from prometheus_client import CollectorRegistry
 
+P = ParamSpec("P")
+T = TypeVar("T")
+
+
+class _NeverRaised(Exception):
+    """Stands for an error the installed Quart does not have."""
+
+
+#: Quart 0.23 (Python 3.13, the image) raises it when the client left before the answer;
+#: Quart 0.22 (Python < 3.13) has none.
+ClientDisconnectedError: type[Exception] = getattr(
+    quart.wrappers.base, "ClientDisconnectedError", _NeverRaised
+)
+
 
 class _HTTPConnection(ASGIHTTPConnection):
     """Quart's HTTP handling, minus what a hello-world request does not need.
@@ -61,6 +82,9 @@ class _HTTPConnection(ASGIHTTPConnection):
       disconnects mid-request, which for handlers that finish in microseconds changes nothing.
     - Quart sends a body as a data message and then an empty closing one; a response whose
       body is already in memory goes out as one message, one pass through the middleware.
+    - Quart bounds the sending of every response with ``asyncio.wait_for``, even with no
+      timeout set (RESPONSE_TIMEOUT is None here, see create_app): a timeout context per
+      request for nothing. A response with a timeout of its own still gets it.
     """
 
     async def __call__(self, receive: ASGIReceiveCallable, send: ASGISendCallable) -> None:
@@ -70,6 +94,23 @@ class _HTTPConnection(ASGIHTTPConnection):
         request = self._create_request_from_scope(send)
         request.body.set_complete()
         await self.handle_request(request, send)
+
+    async def handle_request(self, request: Request, send: ASGISendCallable) -> None:
+        """Quart's (0.22 and 0.23), sending without wait_for when no timeout applies."""
+        try:
+            response = await self.app.handle_request(request)
+        except ClientDisconnectedError:
+            return
+        except Exception as error:
+            response = await _handle_exception(self.app, error)
+        timeout = self.app.config["RESPONSE_TIMEOUT"]
+        if isinstance(response, Response) and response.timeout is not Ellipsis:
+            timeout = response.timeout
+        if timeout is None:
+            await self._send_response(send, response)
+            return
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._send_response(send, response), timeout=timeout)
 
     async def _send_response(self, send: ASGISendCallable, response: ResponseTypes) -> None:
         body = response.response
@@ -105,18 +146,41 @@ def _may_have_body(scope: Scope) -> bool:
 class _NoSessions(SecureCookieSessionInterface):
     """Sessions stay off (there is no secret key); every request shares one empty session.
 
-    Quart otherwise builds a fresh read-only ``NullSession`` for each request.
+    Quart otherwise builds a fresh read-only ``NullSession`` for each request, after asking
+    for a signing serializer that cannot exist without the key.
     """
 
     _shared = NullSession()
+
+    async def open_session(
+        self, app: Quart, request: BaseRequestWebsocket
+    ) -> SecureCookieSession | None:
+        """The shared empty session while there is no secret key, else Quart's own."""
+        if not app.secret_key:
+            return self._shared
+        return await super().open_session(app, request)
 
     async def make_null_session(self, app: Quart) -> NullSession:
         """The one shared, read-only, empty session."""
         return self._shared
 
 
+def _registered(hooks: dict[Any, list[Any]] | list[Any]) -> bool:
+    """True when ``hooks`` (a list, or lists by blueprint name) holds a function."""
+    if isinstance(hooks, dict):
+        return any(hooks.values())
+    return bool(hooks)
+
+
 class Service(Quart):
-    """The Quart app of this service; calling it runs the whole middleware stack."""
+    """The Quart app of this service; calling it runs the whole middleware stack.
+
+    A request's walk through Quart asks, at each step, for hooks the app may have registered:
+    before-request functions, teardown functions, signal receivers. Where none is registered,
+    the steps below skip the walk (a profile of ``GET /`` under wrk put Quart's own steps at
+    most of the service's cost over the raw ASGI ceiling; docs/adr/0015). Registering a hook
+    or connecting a receiver brings Quart's step back, unchanged.
+    """
 
     asgi_http_class = _HTTPConnection
     session_interface = _NoSessions()
@@ -133,6 +197,37 @@ class Service(Quart):
     ) -> None:
         """Serve one ASGI scope through the middleware stack."""
         await self.stack(cast(Scope, scope), cast(Receive, receive), cast(Send, send))
+
+    def ensure_async(
+        self, func: Callable[P, Awaitable[T]] | Callable[P, T]
+    ) -> Callable[P, Awaitable[T]]:
+        """Quart's, with a coroutine function (or method) recognised from its code flags.
+
+        Quart runs ``inspect.iscoroutinefunction`` (which unwraps partials and reads markers)
+        on every view, hook and session call of every request; anything that is not plainly
+        a coroutine function still goes through it.
+        """
+        code = getattr(getattr(func, "__func__", func), "__code__", None)
+        if code is not None and code.co_flags & inspect.CO_COROUTINE:
+            return cast("Callable[P, Awaitable[T]]", func)  # a string: nothing built per call
+        return super().ensure_async(func)
+
+    async def preprocess_request(self, *args: Any, **kwargs: Any) -> ResponseReturnValue | None:
+        """Quart's, when a URL value preprocessor or a before-request function is registered."""
+        if _registered(self.url_value_preprocessors) or _registered(self.before_request_funcs):
+            return await super().preprocess_request(*args, **kwargs)
+        return None
+
+    async def do_teardown_request(self, *args: Any, **kwargs: Any) -> None:
+        """Quart's, when a teardown function or a ``request_tearing_down`` receiver exists."""
+        if _registered(self.teardown_request_funcs) or request_tearing_down.receivers:
+            await super().do_teardown_request(*args, **kwargs)
+
+    async def do_teardown_appcontext(self, *args: Any, **kwargs: Any) -> None:
+        """Quart's, when an app teardown function or an ``appcontext_tearing_down`` receiver
+        exists."""
+        if _registered(self.teardown_appcontext_funcs) or appcontext_tearing_down.receivers:
+            await super().do_teardown_appcontext(*args, **kwargs)
 
 
 def create_app(

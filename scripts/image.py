@@ -15,10 +15,12 @@ restamp changes nothing.
 
 from __future__ import annotations
 
+import enum
 import hashlib
 import io
 import json
 import logging
+import re
 import socket
 import tarfile
 import time
@@ -39,10 +41,11 @@ from scripts.errors import (
     ParamError,
     ReportError,
     ToolError,
+    ToolFailed,
     Unhealthy,
     WorkflowError,
 )
-from scripts.options import flag_var
+from scripts.options import choice_var, flag_var
 from scripts.settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -53,6 +56,40 @@ POLL = 0.5
 #: Seconds a foreign-arch image gets to turn healthy under qemu (Python starts ~50x slower).
 FOREIGN_TIMEOUT = 180.0
 SOURCE = "https://github.com/zeroport/zeroport"
+#: How the builder marks its own error lines (containers/builder/__main__.py), and BuildKit's
+#: prefix on each line of a step's output ("#12 3.456 ").
+BUILDER_ERROR = re.compile(r"^(?:#\d+ [\d.]+ )?(builder: error: .*)$")
+
+
+class Loop(enum.StrEnum):
+    """The event loop an image carries: uvloop (the default) or asyncio alone."""
+
+    UVLOOP = "uvloop"
+    ASYNCIO = "asyncio"
+
+
+def requirements_for(*, extras: bool, loop: Loop) -> Path:
+    """The requirements file (containers/) an image with these options installs."""
+    if extras and loop is Loop.ASYNCIO:
+        raise ParamError(
+            "loop",
+            loop.value,
+            "uvloop with extras=1 (the extras image carries uvloop; for an asyncio-only image "
+            "leave extras out)",
+        )
+    if extras:
+        return paths.REQUIREMENTS_EXTRAS
+    return paths.REQUIREMENTS_ASYNCIO if loop is Loop.ASYNCIO else paths.REQUIREMENTS
+
+
+def builder_errors(output: str) -> list[str]:
+    """The builder's own error lines in a failed build's output, without BuildKit's prefix."""
+    lines = []
+    for line in output.splitlines():
+        match = BUILDER_ERROR.match(line.strip())
+        if match and match.group(1) not in lines:
+            lines.append(match.group(1))
+    return lines
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -83,7 +120,17 @@ class Provenance:
                 ).stdout.strip()
             )
             dirty = tools.run(
-                ["git", "-C", str(root), "status", "--porcelain", "--", "app", "containers"],
+                [
+                    "git",
+                    "-C",
+                    str(root),
+                    "status",
+                    "--porcelain",
+                    "--",
+                    "app",
+                    "containers",
+                    "pyproject.toml",
+                ],
                 env=env,
                 timeout=30,
             ).stdout.strip()
@@ -155,13 +202,17 @@ def build(
     no_cache: bool = False,
     root: Path = paths.ROOT,
     extras: bool = False,
+    loop: Loop = Loop.UVLOOP,
 ) -> ImageRecord:
     """Build, restamp and tag the runtime for ``platform``; the record of the result.
 
     ``no_cache`` rebuilds every stage from scratch (the reproducibility check uses it);
     ``root`` is the checkout to build from (the rebuild benchmark uses a scratch clone);
-    ``extras`` installs the optional extras too (Access JWT check, uvloop).
+    ``extras`` installs every optional extra (the Access JWT check too); ``loop`` asyncio
+    leaves uvloop out. A failed build raises :class:`BuildError` that leads with the
+    builder's own error lines.
     """
+    requirements = requirements_for(extras=extras, loop=loop)
     cli = engine.build_cli(settings)
     name = name or settings.image_name
     scratch_tag = f"{name}:build-{platform.rsplit('/', 1)[-1]}"
@@ -192,8 +243,8 @@ def build(
         argv += ["--secret", f"id=ca_bundle,src={settings.ca_bundle}"]
     if no_cache:
         argv.append("--no-cache")
-    if extras:
-        argv += ["--build-arg", f"REQUIREMENTS={paths.REQUIREMENTS_EXTRAS.name}"]
+    if requirements != paths.REQUIREMENTS:
+        argv += ["--build-arg", f"REQUIREMENTS={requirements.name}"]
     argv.append(str(root))
     logger.info("building %s for %s with %s", name, platform, " ".join(cli.argv[:3]))
     started = time.monotonic()
@@ -203,6 +254,17 @@ def build(
             env=settings.tool_env(**cli.env, SOURCE_DATE_EPOCH=str(provenance.epoch)),
             timeout=settings.build_timeout,
         )
+    except ToolFailed as exc:
+        builder_lines = builder_errors(exc.output)
+        if builder_lines:
+            for line in builder_lines:
+                logger.error("%s", line)
+            raise BuildError(
+                f"the image build failed in the builder: {builder_lines[0]} "
+                f"({len(builder_lines)} builder error line(s) above; {exc.argv[0]} exited "
+                f"{exc.returncode})"
+            ) from None
+        raise BuildError(f"the image build failed: {exc}") from None
     except ToolError as exc:
         raise BuildError(f"the image build failed: {exc}") from None
     image_id = restamp(docker_engine, scratch_tag, provenance.epoch)
@@ -357,12 +419,15 @@ def wait_healthy(docker_engine: DockerClient, container_id: str, timeout: float)
     return f"{state} after {timeout:g} s"
 
 
-def step(platforms: str = "", extras: str = "0") -> None:
+def step(platforms: str = "", extras: str = "0", loop: str = "uvloop") -> None:
     """doit image: build every requested platform (default: this host's) and record them.
 
-    ``extras=1`` installs the optional extras (Access JWT check, uvloop) too.
+    ``extras=1`` installs every optional extra (the Access JWT check too); ``loop=asyncio``
+    builds the image without uvloop.
     """
     with_extras = flag_var({"extras": extras}, "extras", default=False)
+    chosen_loop = choice_var({"loop": loop}, "loop", Loop, Loop.UVLOOP)
+    requirements_for(extras=with_extras, loop=chosen_loop)  # a bad combination fails first
     settings = Settings.from_env()
     host = f"linux/{settings.host_arch}"
     chosen = parse_platforms(platforms or host)
@@ -379,6 +444,7 @@ def step(platforms: str = "", extras: str = "0") -> None:
             base_ref=base.ref,
             provenance=provenance,
             extras=with_extras,
+            loop=chosen_loop,
         )
         arch = platform.rsplit("/", 1)[-1]
         if arch != settings.host_arch:

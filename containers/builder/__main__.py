@@ -1,8 +1,12 @@
 """The builder stage's entry point: ``python3 -m builder stage|assemble``.
 
 ``stage``     download and unpack the interpreter's Debian packages for the target arch;
-``assemble``  trace the app, analyse its imports, write the three runtime layers under
-              ``--out`` (base/, deps/, app/) and smoke-test them as one root.
+``assemble``  trace the app, analyse its imports, decide whether OpenSSL ships, write the
+              three runtime layers under ``--out`` (base/, deps/, app/), strip every ELF
+              file in them and smoke-test them as one root.
+
+Progress goes to stderr as ``builder: ...`` lines, and a failure as one ``builder: error: ...``
+line, which ``doit image`` finds in Docker's output and shows first.
 """
 
 from __future__ import annotations
@@ -11,14 +15,23 @@ import argparse
 import logging
 import os
 import shutil
+import ssl
 import sys
 import sysconfig
 import tempfile
 from pathlib import Path
 
-from builder import debs, modules, rootfs, smoke
+from builder import debs, modules, nossl, project, rootfs, smoke, tls
 
 logger = logging.getLogger("builder")
+
+
+class _Formatter(logging.Formatter):
+    """``builder: message``, and ``builder: error: message`` for errors."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        prefix = "builder: error: " if record.levelno >= logging.ERROR else "builder: "
+        return prefix + record.getMessage()
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -35,6 +48,9 @@ def _parser() -> argparse.ArgumentParser:
     assemble.add_argument("--native-site", type=Path, required=True, help="builder-arch deps")
     assemble.add_argument("--out", type=Path, required=True)
     assemble.add_argument("--epoch", type=int, required=True, help="SOURCE_DATE_EPOCH")
+    assemble.add_argument(
+        "--project", type=Path, default=None, help="pyproject.toml ([tool.zeroport.image])"
+    )
     assemble.add_argument(
         "--skip-foreign-smoke",
         action="store_true",
@@ -58,54 +74,11 @@ def _app_modules(app_dir: Path) -> list[str]:
 
 def assemble(args: argparse.Namespace) -> None:
     """Trace, analyse, assemble and smoke-test the runtime."""
-    builder_dir = Path(__file__).resolve().parent.parent
-    source_root = args.app.resolve().parent
-    with tempfile.TemporaryDirectory() as scratch_name:
-        scratch = Path(scratch_name)
-        trace_file = scratch / "trace.txt"
-        trace_env = smoke.base_env(
-            PYTHONPATH=os.pathsep.join([str(source_root), str(args.native_site), str(builder_dir)])
-        )
-        access = (args.native_site / "jwt").is_dir()
-        passed = smoke.run(
-            smoke.traced_launcher(sys.executable, str(trace_file)), trace_env, access=access
-        )
-        logger.info("traced run passed %d checks", len(passed))
-        traced = modules.traced_imports(trace_file)
-    stdlib_here = sysconfig.get_path("stdlib")
-    static = modules.static_imports(
-        _app_modules(args.app),
-        [str(source_root), str(args.native_site), stdlib_here, f"{stdlib_here}/lib-dynload"],
-    )
-    stdlib = args.stage / "root" / str(rootfs.STDLIB).lstrip("/")
-    chosen = modules.stdlib_modules(static, traced, stdlib)
-    missed_by_trace = sorted(set(chosen) - traced)
-    logger.info(
-        "standard library: %d modules (%d seen only by static analysis)",
-        len(chosen),
-        len(missed_by_trace),
-    )
-
-    sysroot = rootfs.Sysroot(args.stage / "root", args.arch)
-    layers = {name: rootfs.Layer(args.out / name) for name in ("base", "deps", "app")}
-    for layer in layers.values():
-        if layer.root.exists():
-            shutil.rmtree(layer.root)
-        layer.root.mkdir(parents=True)
-    rootfs.build_base(
-        sysroot=sysroot,
-        packages=debs.load(args.stage),
-        modules=chosen,
-        layer=layers["base"],
-        epoch=args.epoch,
-        site=args.site,
-    )
-    rootfs.build_site(args.site, layers["deps"], args.epoch)
-    rootfs.build_app(args.app, layers["app"])
-    (args.out / "modules.txt").write_text("\n".join(chosen) + "\n")
-    for layer in layers.values():
-        rootfs.normalise(layer.root, args.epoch)
-
+    settings = project.ImageSettings.load(args.project)
+    access = (args.native_site / "jwt").is_dir()
+    traced = _traced_run(args, access=access)
+    chosen, standins = _choose_modules(args, settings, traced)
+    layers = _write_layers(args, chosen, standins, docstrings=settings.docstrings == "keep")
     merged = args.out / "merged"
     if merged.exists():
         shutil.rmtree(merged)
@@ -122,9 +95,106 @@ def assemble(args: argparse.Namespace) -> None:
         shutil.rmtree(merged)
 
 
+def _traced_run(args: argparse.Namespace, *, access: bool) -> set[str]:
+    """Smoke-test the app with the builder's own interpreter; the modules it imported."""
+    builder_dir = Path(__file__).resolve().parent.parent
+    source_root = args.app.resolve().parent
+    with tempfile.TemporaryDirectory() as scratch_name:
+        trace_file = Path(scratch_name) / "trace.txt"
+        trace_env = smoke.base_env(
+            PYTHONPATH=os.pathsep.join([str(source_root), str(args.native_site), str(builder_dir)])
+        )
+        passed = smoke.run(
+            smoke.traced_launcher(sys.executable, str(trace_file)), trace_env, access=access
+        )
+        logger.info("traced run passed %d checks", len(passed))
+        return modules.traced_imports(trace_file)
+
+
+def _choose_modules(
+    args: argparse.Namespace, settings: project.ImageSettings, traced: set[str]
+) -> tuple[list[str], dict[str, str]]:
+    """The standard-library modules to ship, and the stand-ins that replace some of them."""
+    stdlib_here = sysconfig.get_path("stdlib")
+    search_path = [
+        str(args.app.resolve().parent),
+        str(args.native_site),
+        stdlib_here,
+        f"{stdlib_here}/lib-dynload",
+    ]
+    included = modules.included_modules(settings.include, search_path)
+    if included:
+        logger.info("included by pyproject.toml: %s", ", ".join(settings.include))
+    static = modules.static_imports([*_app_modules(args.app), *sorted(included)], search_path)
+    stdlib = args.stage / "root" / str(rootfs.STDLIB).lstrip("/")
+    chosen = modules.stdlib_modules(static, traced, stdlib, include=included)
+    standins = _openssl_decision(settings, static, search_path, Path(stdlib_here))
+    if standins:
+        chosen = [name for name in chosen if name not in tls.OPENSSL_MODULES]
+    logger.info(
+        "standard library: %d modules (%d seen only by static analysis)",
+        len(chosen),
+        len(set(chosen) - traced),
+    )
+    return chosen, standins
+
+
+def _write_layers(
+    args: argparse.Namespace, chosen: list[str], standins: dict[str, str], *, docstrings: bool
+) -> dict[str, rootfs.Layer]:
+    """Write base/, deps/ and app/ under ``--out``: stripped, normalised, reproducible.
+
+    ``docstrings`` False compiles the standard library and the dependencies without them.
+    """
+    layers = {name: rootfs.Layer(args.out / name) for name in ("base", "deps", "app")}
+    for layer in layers.values():
+        if layer.root.exists():
+            shutil.rmtree(layer.root)
+        layer.root.mkdir(parents=True)
+    rootfs.build_base(
+        sysroot=rootfs.Sysroot(args.stage / "root", args.arch),
+        packages=debs.load(args.stage),
+        modules=chosen,
+        layer=layers["base"],
+        epoch=args.epoch,
+        site=args.site,
+        standins=standins,
+        docstrings=docstrings,
+    )
+    rootfs.build_site(args.site, layers["deps"], args.epoch, docstrings=docstrings)
+    rootfs.build_app(args.app, layers["app"])
+    (args.out / "modules.txt").write_text("\n".join(chosen) + "\n")
+    for name, layer in layers.items():
+        changed, saved = rootfs.strip_tree(layer.root)
+        if changed:
+            logger.info("%s: stripped %d ELF files, %.1f MB less", name, changed, saved / 1e6)
+        rootfs.normalise(layer.root, args.epoch)
+    return layers
+
+
+def _openssl_decision(
+    settings: project.ImageSettings, static: set[str], search_path: list[str], stdlib: Path
+) -> dict[str, str]:
+    """The stand-in modules the runtime gets: ``ssl`` when OpenSSL is left out, else none."""
+    if settings.openssl == "keep":
+        logger.info('OpenSSL ships: openssl = "keep" in [tool.zeroport.image]')
+        return {}
+    users = tls.tls_users(static, search_path, stdlib)
+    if users:
+        logger.info("OpenSSL ships: TLS is used by %s", ", ".join(users))
+        return {}
+    logger.info(
+        "OpenSSL left out: nothing in the image speaks TLS; ssl is a stand-in that refuses TLS "
+        "(docs/adr/0014)"
+    )
+    return {"ssl": nossl.render(ssl)}
+
+
 def main(argv: list[str] | None = None) -> int:
-    """Run one builder command; exit 1 with one line on failure."""
-    logging.basicConfig(level=logging.INFO, format="builder: %(message)s")
+    """Run one builder command; exit 1 with one ``builder: error:`` line on failure."""
+    handler = logging.StreamHandler()
+    handler.setFormatter(_Formatter())
+    logging.basicConfig(level=logging.INFO, handlers=[handler])
     args = _parser().parse_args(argv)
     try:
         if args.command == "stage":

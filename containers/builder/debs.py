@@ -173,7 +173,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         stage(args.arch, args.dest)
     except (RuntimeError, subprocess.TimeoutExpired) as exc:
-        logger.error("%s", exc)
+        logger.error("error: %s", exc)  # "builder: error: ...", as doit image looks for
         return 1
     return 0
 

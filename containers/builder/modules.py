@@ -96,6 +96,11 @@ EXCLUDED_MODULES = frozenset(
 #: runs without them by design. readline alone pulls in libreadline and libtinfo.
 OPTIONAL = frozenset({"readline"})
 
+#: Pure-Python twins of C modules: the standard library imports one only when its C module is
+#: missing (``try: from _decimal import * except ImportError: from _pydecimal import *``), so
+#: it never ships beside the C module.
+TWINS = {"_pydecimal": "_decimal", "_pydatetime": "_datetime", "_pyio": "_io"}
+
 #: Codecs looked up by name (``str.encode("idna")``) that no static analysis can see.
 ALWAYS = frozenset(
     {
@@ -130,7 +135,7 @@ def static_imports(entry_modules: Iterable[str], search_path: list[str]) -> set[
         name = queue.pop()
         if name in found or excluded(name):
             continue
-        spec = _find_spec(name, search_path)
+        spec = find_spec(name, search_path)
         if spec is None:
             continue
         found.add(name)
@@ -140,7 +145,7 @@ def static_imports(entry_modules: Iterable[str], search_path: list[str]) -> set[
         origin = spec.origin
         if origin and origin.endswith(".py"):
             package = name if spec.submodule_search_locations is not None else parent
-            queue.extend(_imports_in(Path(origin), package))
+            queue.extend(imports_in(Path(origin), package))
     logger.info("static analysis: %d modules", len(found))
     return found
 
@@ -152,7 +157,7 @@ _LOADERS = (
 )
 
 
-def _find_spec(name: str, search_path: list[str]) -> ModuleSpec | None:
+def find_spec(name: str, search_path: list[str]) -> ModuleSpec | None:
     """Locate ``name`` on ``search_path`` without importing it or its parents."""
     if name in sys.builtin_module_names:
         return ModuleSpec(name, None, origin="built-in")
@@ -188,7 +193,7 @@ def _find_in(fullname: str, path: list[str]) -> ModuleSpec | None:
     return namespace
 
 
-def _imports_in(source: Path, package: str) -> list[str]:
+def imports_in(source: Path, package: str) -> list[str]:
     """Module names imported by the code in ``source`` (``package``: its package, for dots)."""
     try:
         tree = ast.parse(source.read_bytes(), filename=str(source))
@@ -212,28 +217,76 @@ def _imports_in(source: Path, package: str) -> list[str]:
     return names
 
 
+def included_modules(names: Iterable[str], search_path: list[str]) -> set[str]:
+    """``names`` (modules and packages) with every submodule of the packages among them.
+
+    Raises ValueError naming the first name that is on none of ``search_path``.
+    """
+    found: set[str] = set()
+    for name in names:
+        spec = find_spec(name, search_path)
+        if spec is None:
+            raise ValueError(
+                f"[tool.zeroport.image] include names {name!r}, which is neither in the "
+                "standard library nor in the locked dependencies; fix the name, or add its "
+                "distribution to [project] dependencies in pyproject.toml and run doit lock"
+            )
+        found.add(name)
+        for location in spec.submodule_search_locations or []:
+            found |= _submodules(name, Path(location))
+    return found
+
+
+def _submodules(package: str, directory: Path) -> set[str]:
+    names = set()
+    for path in sorted(directory.rglob("*")):
+        relative = path.relative_to(directory)
+        if "__pycache__" in relative.parts or path.suffix not in {".py", ".so"}:
+            continue
+        parts = [part for part in relative.parts[:-1] if part.isidentifier()]
+        if len(parts) != len(relative.parts) - 1:
+            continue  # under a directory that cannot be a package (data, tests with dashes)
+        stem = path.name.split(".", 1)[0]
+        if stem != "__init__":
+            parts.append(stem)
+        if all(part.isidentifier() for part in parts):
+            names.add(".".join([package, *parts]))
+    return names
+
+
 def traced_imports(trace_file: Path) -> set[str]:
     """The module names recorded by a traced run (one per line)."""
     return {line.strip() for line in trace_file.read_text().splitlines() if line.strip()}
 
 
-def stdlib_modules(static: Iterable[str], traced: Iterable[str], stdlib: Path) -> list[str]:
+def stdlib_modules(
+    static: Iterable[str], traced: Iterable[str], stdlib: Path, include: Iterable[str] = ()
+) -> list[str]:
     """The standard-library modules to ship: the traced ones, and the static ones not excluded.
 
     A module the trace saw imported ships even if it is on the excluded list (the service
     really imports it), except the OPTIONAL ones, which the standard library imports only
-    under ``try/except ImportError``. Builtin modules (compiled into the interpreter) need no
-    file.
+    under ``try/except ImportError``. ``include`` (pyproject's ``[tool.zeroport.image]``)
+    ships whatever the lists say. Builtin modules (compiled into the interpreter) need no
+    file, and a pure-Python twin (TWINS) none when its C module ships.
     """
     traced_set = set(traced)
+    forced = set(include)
     kept = sorted(
         name for name in traced_set - OPTIONAL if excluded(name) and _in_stdlib(name, stdlib)
     )
     if kept:
         logger.info("kept because the service imports them: %s", ", ".join(kept))
-    candidates = (traced_set | {name for name in static if not excluded(name)} | ALWAYS) - OPTIONAL
+    candidates = (
+        (traced_set | {name for name in static if not excluded(name)} | ALWAYS) - OPTIONAL
+    ) | forced
     builtin = set(sys.builtin_module_names)
     chosen = {name for name in candidates if name not in builtin and _in_stdlib(name, stdlib)}
+    chosen -= {
+        twin
+        for twin, c_module in TWINS.items()
+        if twin not in forced and (c_module in builtin or c_module in chosen)
+    }
     # A module needs every package above it.
     for name in list(chosen):
         parts = name.split(".")

@@ -9,7 +9,8 @@
           under ``/opt/app/site``;
     app   the service, byte-compiled, under ``/opt/app/app``.
 
-Every file gets the same mtime (SOURCE_DATE_EPOCH), a normalised mode and no setuid/setgid
+Every ELF file is stripped of its symbol table and debug sections (:mod:`builder.strip`),
+every file gets the same mtime (SOURCE_DATE_EPOCH), a normalised mode and no setuid/setgid
 bit; ``.pyc`` files use unchecked-hash invalidation so they do not embed source mtimes; zip
 entries are sorted with fixed timestamps. Two builds of the same inputs give the same bytes.
 """
@@ -18,7 +19,6 @@ from __future__ import annotations
 
 import logging
 import os
-import py_compile
 import shutil
 import stat
 import tempfile
@@ -28,7 +28,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
-from builder import elf
+from builder import bytecode, elf, strip
 from builder.debs import Package
 
 logger = logging.getLogger(__name__)
@@ -47,7 +47,7 @@ TRIPLETS = {"amd64": "x86_64-linux-gnu", "arm64": "aarch64-linux-gnu"}
 #: Merged-/usr links (shipped by base-files) kept in the runtime when what they point to is there.
 USR_LINKS = ("/lib", "/lib64")
 #: Data files that are only for developers and never needed at run time.
-DEV_SUFFIXES = (".py", ".pyi", ".pyc", ".c", ".h", ".pyx", ".pxd", ".typed")
+DEV_SUFFIXES = (".py", ".pyi", ".pyc", ".c", ".h", ".pyx", ".pxd", ".pxi", ".typed")
 PASSWD = f"root:x:0:0:root:/root:/sbin/nologin\napp:x:{UID}:{GID}:app:/nonexistent:/sbin/nologin\n"
 GROUP = f"root:x:0:\napp:x:{GID}:\n"
 
@@ -185,18 +185,21 @@ def copy_from_sysroot(sysroot: Sysroot, layer: Layer, paths: Iterable[str]) -> N
         layer.files.add(path)
 
 
-def compile_tree(sources: dict[str, Path], dest: Path, display_root: PurePosixPath) -> None:
-    """Byte-compile ``{relative name: source}`` into sourceless ``.pyc`` files under ``dest``."""
+def compile_tree(
+    sources: dict[str, Path],
+    dest: Path,
+    display_root: PurePosixPath,
+    *,
+    docstrings: bool = True,
+) -> None:
+    """Byte-compile ``{relative name: source}`` into sourceless ``.pyc`` files under ``dest``.
+
+    ``docstrings`` False leaves them out (:mod:`builder.bytecode`).
+    """
     for relative, source in sorted(sources.items()):
         target = dest / Path(relative).with_suffix(".pyc")
         target.parent.mkdir(parents=True, exist_ok=True)
-        py_compile.compile(
-            str(source),
-            cfile=str(target),
-            dfile=str(display_root / relative),
-            doraise=True,
-            invalidation_mode=py_compile.PycInvalidationMode.UNCHECKED_HASH,
-        )
+        bytecode.compile_module(source, target, str(display_root / relative), docstrings=docstrings)
 
 
 def stdlib_sources(stdlib: Path, modules: Iterable[str]) -> tuple[dict[str, Path], list[str]]:
@@ -243,11 +246,15 @@ def build_base(
     layer: Layer,
     epoch: int,
     site: Path | None = None,
+    standins: dict[str, str] | None = None,
+    docstrings: bool = True,
 ) -> None:
     """Fill the base layer: interpreter, libraries, standard library, users, /tmp, dpkg status.
 
     ``site`` is the target-arch dependencies directory: the system libraries its extension
-    modules need join the closure.
+    modules need join the closure. ``standins`` maps a top-level module name to the source
+    that ships under that name instead of the standard library's (``ssl`` without OpenSSL);
+    ``docstrings`` False compiles the standard library without them.
     """
     stdlib = sysroot.host(str(STDLIB))
     sources, extensions = stdlib_sources(stdlib, modules)
@@ -276,8 +283,12 @@ def build_base(
         if host.is_symlink() and (layer.path(link).parent / host.readlink()).exists():
             copy_from_sysroot(sysroot, layer, [link])
 
-    with tempfile.TemporaryDirectory() as scratch:
-        compile_tree(sources, Path(scratch), STDLIB)
+    with tempfile.TemporaryDirectory() as scratch, tempfile.TemporaryDirectory() as written:
+        for name, text in sorted((standins or {}).items()):
+            source = Path(written) / f"{name}.py"
+            source.write_text(text)
+            sources[f"{name}.py"] = source
+        compile_tree(sources, Path(scratch), STDLIB, docstrings=docstrings)
         write_zip(Path(scratch), layer.path(STDLIB_ZIP), epoch)
 
     layer.path("/etc/passwd").write_text(PASSWD)
@@ -302,13 +313,14 @@ def write_status(layer: Layer, packages: list[Package], taken: list[str]) -> Non
             (status / package.name).write_text(package.status_entry())
 
 
-def build_site(site_packages: Path, layer: Layer, epoch: int) -> None:
+def build_site(site_packages: Path, layer: Layer, epoch: int, *, docstrings: bool = True) -> None:
     """Fill the deps layer from an unpacked ``pip install --target`` directory.
 
     Pure-Python distributions go, byte-compiled, into ``site.zip`` (a third of the size; the
     import system reads it with zipimport). Packages holding extension modules stay as files
     under ``site/``, since an extension module cannot load from a zip; so do the
     ``dist-info/METADATA`` files, which scanners read to know what is installed.
+    ``docstrings`` False compiles the dependencies without them.
     """
     files = layer.path(SITE)
     sources: dict[str, Path] = {}
@@ -335,9 +347,9 @@ def build_site(site_packages: Path, layer: Layer, epoch: int) -> None:
                 _copy(path, files / relative)
             else:
                 zipped_data[str(relative)] = path
-    compile_tree(sources, files, SITE)
+    compile_tree(sources, files, SITE, docstrings=docstrings)
     with tempfile.TemporaryDirectory() as scratch:
-        compile_tree(zipped_sources, Path(scratch), SITE_ZIP)
+        compile_tree(zipped_sources, Path(scratch), SITE_ZIP, docstrings=docstrings)
         for relative_name, data_file in zipped_data.items():
             _copy(data_file, Path(scratch) / relative_name)
         write_zip(Path(scratch), layer.path(SITE_ZIP), epoch)
@@ -351,6 +363,19 @@ def build_app(app_dir: Path, layer: Layer) -> None:
         if "__pycache__" not in path.parts
     }
     compile_tree(sources, layer.path(APP_ROOT), APP_ROOT)
+
+
+def strip_tree(root: Path) -> tuple[int, int]:
+    """Strip every ELF file under ``root``; how many changed and the bytes they lost."""
+    changed = 0
+    saved = 0
+    for path in sorted(root.rglob("*")):
+        if elf.is_elf(path):
+            lost = strip.strip_file(path)
+            if lost:
+                changed += 1
+                saved += lost
+    return changed, saved
 
 
 def normalise(layer_root: Path, epoch: int) -> None:

@@ -23,6 +23,7 @@ import h11
 import hypercorn.asyncio
 import hypercorn.asyncio.run
 import hypercorn.asyncio.tcp_server
+import hypercorn.config
 import psutil
 import pytest
 from hypercorn.config import Config
@@ -219,6 +220,54 @@ async def test_clients_that_stay_connected_are_kept_alive() -> None:
         await writer.wait_closed()
 
 
+# --- idle connections ----------------------------------------------------------------------
+
+
+@both_loops
+async def test_an_idle_connection_holds_one_task_and_no_timer_task() -> None:
+    async with serving() as running:
+        await asyncio.sleep(0.1)
+        tasks_before = len(asyncio.all_tasks())
+        idle = []
+        for _ in range(20):
+            reader, writer = await asyncio.open_connection(LOCAL, running.port)
+            writer.write(REQUEST)
+            assert (await read_response(reader)).status == 200
+            idle.append(writer)
+        await asyncio.sleep(0.1)
+
+        # one task per connection, reading; Hypercorn alone adds a keep-alive task to each
+        assert len(asyncio.all_tasks()) - tasks_before == 20
+        for writer in idle:
+            writer.close()
+
+
+@both_loops
+async def test_an_idle_connection_is_closed_after_the_keep_alive_timeout() -> None:
+    async with serving(Settings(host=LOCAL, port=0, keep_alive_timeout=0.5)) as running:
+        reader, writer = await asyncio.open_connection(LOCAL, running.port)
+        writer.write(REQUEST)
+        assert (await read_response(reader)).status == 200
+        started = time.monotonic()
+
+        assert await asyncio.wait_for(reader.read(-1), 5) == b""  # the server closed it
+
+        assert 0.4 < time.monotonic() - started < 3
+        writer.close()
+
+
+@both_loops
+async def test_a_request_stops_the_keep_alive_timer_and_its_end_restarts_it() -> None:
+    async with serving(Settings(host=LOCAL, port=0, keep_alive_timeout=0.6)) as running:
+        reader, writer = await asyncio.open_connection(LOCAL, running.port)
+        for _ in range(4):  # 4 x 0.3 s idle: past the timeout in total, never at once
+            writer.write(REQUEST)
+            assert (await read_response(reader)).status == 200
+            await asyncio.sleep(0.3)
+        assert not reader.at_eof()
+        writer.close()
+
+
 # --- the cap -------------------------------------------------------------------------------
 
 
@@ -345,3 +394,24 @@ def test_the_service_process_gives_back_what_churn_took() -> None:
     finally:
         process.terminate()
         process.wait(timeout=20)
+
+
+def test_the_date_header_is_made_once_a_second_and_stays_current(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    config = connections.ServerConfig()
+    config.include_server_header = False
+    now = [1_700_000_000.2]
+    monkeypatch.setattr(connections.time, "time", lambda: now[0])
+    monkeypatch.setattr(hypercorn.config, "time", lambda: now[0])
+
+    first = config.response_headers("h11")
+    now[0] += 0.5  # the same second
+    again = config.response_headers("h11")
+    now[0] += 1.0
+    later = config.response_headers("h11")
+
+    assert first == again == [(b"date", b"Tue, 14 Nov 2023 22:13:20 GMT")]
+    assert later == [(b"date", b"Tue, 14 Nov 2023 22:13:21 GMT")]
+    again.append((b"x-added", b"by a caller"))  # callers get a list of their own
+    assert config.response_headers("h11") == later

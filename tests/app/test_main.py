@@ -84,3 +84,22 @@ def test_help_mentions_the_environment(capsys: pytest.CaptureFixture[str]) -> No
 
     assert exited.value.code == 0
     assert "APP_*" in capsys.readouterr().out
+
+
+def test_routes_lists_every_route_and_serves_nothing() -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "app", "--routes"],
+        cwd=ROOT,
+        env={"PATH": "/usr/bin:/bin", "APP_PORT": "1"},  # a port it would fail to bind
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines() == [
+        "GET,HEAD,OPTIONS /",
+        "GET,HEAD,OPTIONS /healthz",
+        "GET,HEAD,OPTIONS /readyz",
+    ]

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import io
 
+from quart import Response
+
 from app.config import Settings
+from app.routes import describe
 from tests.app.support import LOCAL, log_entries, make_service, parse_response, running_service
 
 
@@ -110,3 +113,24 @@ async def test_crlf_in_the_path_never_reaches_a_response_header() -> None:
         assert response.status == 404
         assert response.header("set-cookie") is None
         assert (await running.get("/healthz")).status == 200
+
+
+def test_describe_names_each_rule_with_its_methods() -> None:
+    service, _ = make_service()
+
+    async def item(number: int) -> Response:
+        return Response(str(number))
+
+    async def socket() -> None:
+        return None
+
+    service.add_url_rule("/items/<int:number>", "item", item, methods=["GET", "DELETE"])
+    service.add_websocket("/ws", "ws", socket)
+
+    assert describe(service) == [
+        "GET,HEAD,OPTIONS /",
+        "GET,HEAD,OPTIONS /healthz",
+        "DELETE,GET,HEAD,OPTIONS /items/<int:number>",
+        "GET,HEAD,OPTIONS /readyz",
+        "WEBSOCKET /ws",
+    ]

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator
 
 import pytest
-from quart import request
+from quart import Blueprint, Response, request
+from quart.signals import request_tearing_down
 
 from app.service import _may_have_body
 from tests.app.support import access_lines, call, http_scope, make_service
@@ -99,3 +101,91 @@ async def test_no_response_names_the_server_or_a_version() -> None:
         assert b"quart" not in text + exchange.body.lower()
         assert b"hypercorn" not in text + exchange.body.lower()
         assert b"python" not in text + exchange.body.lower()
+
+
+async def test_hooks_and_signals_the_app_registers_still_run_in_quarts_order() -> None:
+    # The service skips Quart's hook walks while nothing is registered; these must then run.
+    service, _ = make_service()
+    calls: list[str] = []
+    blueprint = Blueprint("shop", __name__)
+
+    async def in_blueprint() -> str:
+        calls.append("view")
+        return "shop"
+
+    blueprint.add_url_rule("/shop", "index", in_blueprint)
+    blueprint.before_request(lambda: calls.append("blueprint before") and None)
+    blueprint.teardown_request(lambda exc: calls.append("blueprint teardown"))
+    service.register_blueprint(blueprint)
+    service.url_value_preprocessor(lambda endpoint, values: calls.append("values"))
+
+    @service.before_request
+    async def before() -> None:
+        calls.append("before")
+
+    @service.after_request
+    async def after(response: Response) -> Response:
+        calls.append("after")
+        return response
+
+    @service.teardown_request
+    def teardown(exc: BaseException | None) -> None:  # a sync hook: Quart runs it in a thread
+        calls.append("teardown")
+
+    @service.teardown_appcontext
+    async def app_teardown(exc: BaseException | None) -> None:
+        calls.append("app teardown")
+
+    def on_tearing_down(sender: object, **extra: object) -> None:
+        calls.append("signal")
+
+    request_tearing_down.connect(on_tearing_down, service)
+    try:
+        exchange = await call(service.stack, http_scope("/shop"))
+    finally:
+        request_tearing_down.disconnect(on_tearing_down, service)
+
+    assert (exchange.status, exchange.body) == (200, b"shop")
+    assert calls == [
+        "values",
+        "before",
+        "blueprint before",
+        "view",
+        "after",
+        "blueprint teardown",
+        "teardown",
+        "signal",
+        "app teardown",
+    ]
+
+
+async def test_a_sync_view_still_runs_through_quarts_executor() -> None:
+    service, _ = make_service()
+    service.add_url_rule("/sync", "sync", lambda: "from a thread")
+
+    exchange = await call(service.stack, http_scope("/sync"))
+
+    assert (exchange.status, exchange.body) == (200, b"from a thread")
+
+
+async def test_a_response_with_a_timeout_of_its_own_is_cut_off_when_it_runs_out() -> None:
+    service, _ = make_service()
+
+    async def slow_stream() -> Response:
+        async def chunks() -> AsyncIterator[bytes]:
+            yield b"first "
+            await asyncio.sleep(10)
+            yield b"never"
+
+        response = Response(chunks())
+        response.timeout = 0.05
+        return response
+
+    service.add_url_rule("/slow", "slow", slow_stream)
+
+    started = asyncio.get_running_loop().time()
+    exchange = await call(service.stack, http_scope("/slow"))
+
+    assert asyncio.get_running_loop().time() - started < 2
+    assert exchange.status == 200
+    assert exchange.body == b"first "

@@ -13,7 +13,9 @@ from pathlib import Path
 import pytest
 from builder.modules import (
     ALWAYS,
+    TWINS,
     excluded,
+    included_modules,
     static_imports,
     stdlib_modules,
     traced_imports,
@@ -158,6 +160,12 @@ def stdlib(tmp_path: Path) -> Path:
         "asyncio/windows_events.py",
         "lib-dynload/_json.cpython-313-x86_64-linux-gnu.so",
         "lib-dynload/readline.cpython-313-x86_64-linux-gnu.so",
+        "lib-dynload/_decimal.cpython-313-x86_64-linux-gnu.so",
+        "lib-dynload/_datetime.cpython-313-x86_64-linux-gnu.so",
+        "decimal.py",
+        "_pydecimal.py",
+        "_pydatetime.py",
+        "datetime.py",
     ]
     for name in files:
         (root / name).parent.mkdir(parents=True, exist_ok=True)
@@ -191,3 +199,43 @@ def test_codecs_looked_up_by_name_always_ship_when_the_target_has_them(stdlib: P
     # the rest of ALWAYS (encodings.aliases, ...) is not in this small stdlib: nothing invented
     assert chosen == {"encodings", "encodings.idna", "encodings.utf_8", "stringprep"}
     assert {"encodings.idna", "encodings.utf_8", "stringprep"} <= ALWAYS
+
+
+def test_included_modules_ship_whatever_the_lists_say(stdlib: Path) -> None:
+    chosen = set(stdlib_modules(set(), set(), stdlib, include={"pdb", "readline", "email.mime"}))
+    # excluded (pdb), optional (readline): shipped because pyproject.toml asks for them
+    assert {"pdb", "readline", "email", "email.mime"} <= chosen
+
+
+def test_a_pure_python_twin_never_ships_beside_its_c_module(stdlib: Path) -> None:
+    static = {"decimal", "_pydecimal", "datetime", "_pydatetime", "_datetime"}
+    chosen = set(stdlib_modules(static, {"_decimal"}, stdlib))
+    # decimal imports _pydecimal only when _decimal is missing (_datetime: built in on Debian)
+    assert {"decimal", "_decimal", "datetime"} <= chosen
+    assert not {"_pydecimal", "_pydatetime"} & chosen
+    # asked for by name, a twin ships
+    assert "_pydecimal" in stdlib_modules(static, {"_decimal"}, stdlib, include={"_pydecimal"})
+    assert TWINS["_pydecimal"] == "_decimal"
+
+
+def test_an_included_package_brings_its_submodules(tmp_path: Path) -> None:
+    _write(
+        tmp_path,
+        {
+            "pkg/__init__.py": "",
+            "pkg/one.py": "",
+            "pkg/sub/__init__.py": "",
+            "pkg/sub/two.py": "",
+            "pkg/data-files/not_a_module.py": "",
+            "pkg/notes.txt": "",
+            "single.py": "",
+        },
+    )
+    found = included_modules(["pkg", "single", "json.decoder"], [str(tmp_path), *HOST_PATH])
+    assert found == {"pkg", "pkg.one", "pkg.sub", "pkg.sub.two", "single", "json.decoder"}
+
+
+def test_an_unknown_included_name_fails_naming_it_and_the_remedy(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="include names 'no_such_module'") as caught:
+        included_modules(["json", "no_such_module"], [str(tmp_path), *HOST_PATH])
+    assert "[project] dependencies" in str(caught.value)

@@ -18,6 +18,7 @@ import textwrap
 import zipfile
 from pathlib import Path, PurePosixPath
 
+import markupsafe
 import pytest
 from builder import elf
 from builder.debs import Package
@@ -40,6 +41,7 @@ from builder.rootfs import (
     elf_closure,
     normalise,
     stdlib_sources,
+    strip_tree,
     write_status,
     write_zip,
 )
@@ -421,6 +423,8 @@ def test_build_base_assembles_interpreter_libraries_stdlib_users_and_status(
         modules=["json", "keyword", "_json"],
         layer=layer,
         epoch=EPOCH,
+        standins={"ssl": '"""The stand-in."""\nSTANDIN = True\n'},
+        docstrings=False,
     )
 
     assert layer.path(f"/usr/bin/{PYTHON}").is_file()
@@ -432,7 +436,16 @@ def test_build_base_assembles_interpreter_libraries_stdlib_users_and_status(
     # the merged-/usr links the loader path goes through
     assert str(layer.path("/lib").readlink()) == "usr/lib"
     with zipfile.ZipFile(layer.path(STDLIB_ZIP)) as archive:
-        assert set(archive.namelist()) == {"json/", "json/__init__.pyc", "keyword.pyc"}
+        assert set(archive.namelist()) == {
+            "json/",
+            "json/__init__.pyc",
+            "keyword.pyc",
+            "ssl.pyc",
+        }
+        standin = marshal.loads(archive.read("ssl.pyc")[16:])  # noqa: S302
+    assert standin.co_filename == f"{STDLIB}/ssl.py"
+    assert "The stand-in." not in standin.co_consts  # compiled without docstrings
+    assert "STANDIN" in standin.co_names
     assert not layer.path(f"{STDLIB}/pdb.py").exists()
     passwd = layer.path("/etc/passwd").read_text()
     assert f"app:x:{UID}:{GID}:" in passwd
@@ -489,3 +502,20 @@ def test_normalise_fixes_modes_and_mtimes_and_drops_setuid(tmp_path: Path) -> No
     assert (root / "usr/bin/link").is_symlink()
     every = [root, *root.rglob("*")]
     assert {path.lstat().st_mtime for path in every} == {EPOCH}
+
+
+def test_strip_tree_strips_elf_files_only(tmp_path: Path) -> None:
+    extension = next(Path(markupsafe.__file__).parent.glob("_speedups*.so"))
+    shutil.copy(extension, tmp_path / extension.name)
+    (tmp_path / "data.bin").write_bytes(b"not a binary")
+    (tmp_path / "link.so").symlink_to(extension.name)
+
+    changed, saved = strip_tree(tmp_path)
+
+    assert changed == 1
+    assert saved == extension.stat().st_size - (tmp_path / extension.name).stat().st_size > 0
+    assert (tmp_path / "data.bin").read_bytes() == b"not a binary"
+    assert strip_tree(tmp_path) == (0, 0)  # a second pass finds nothing left to strip
+    (tmp_path / "broken.so").write_bytes(b"\x7fELF cut short")
+    with pytest.raises(elf.ElfError, match=r"broken\.so: not an ELF file"):
+        strip_tree(tmp_path)  # the build stops, naming the file

@@ -2,17 +2,22 @@
 
 from __future__ import annotations
 
+import json
+import shutil
 import socket
 import subprocess
 import sys
+import textwrap
 import threading
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from builder import smoke
 from builder.smoke import Case, SmokeError, check_case, exchange
 
+ROOT = Path(__file__).resolve().parents[2]
 OK = b"HTTP/1.1 200 OK\r\nContent-Length: 11\r\nConnection: close\r\n\r\nHello World"
 
 
@@ -140,16 +145,102 @@ def test_check_case_verdicts(
     assert server.received == request
 
 
-def test_cases_cover_every_route_and_error_path() -> None:
-    by_name = {case.name: case for case in smoke.cases()}
-    assert by_name["root"].status == 200
-    assert by_name["root"].body == b"Hello World"
-    assert by_name["not found"].status == 404
+def test_the_platform_cases_never_depend_on_the_apps_own_routes() -> None:
+    platform = smoke.cases()
+    by_name = {case.name: case for case in platform}
+    # only the probes and a path no app serves: editing "/" cannot break the build
+    for case in platform:
+        target = case.request.split(b" ", 2)[1] if b" " in case.request else b""
+        assert target in {b"/healthz", b"/readyz", smoke.UNKNOWN_PATH.encode(), b"/", b""}, (
+            case.name
+        )
+        assert case.body in {None, b'{"status":"ok"}'}, case.name
+    assert by_name["invalid header"].status is None  # refused before any route is looked up
+    assert by_name["unknown path"].status == smoke.ANSWERED
     assert by_name["host not allowed"].status == 400
     assert b"Host: evil.test" in by_name["host not allowed"].request
     too_large = by_name["body too large"].request
     assert len(too_large.split(b"\r\n\r\n", 1)[1]) > 1024 * 1024
     assert by_name["malformed request line"].status is None
+
+
+def test_every_parameter_free_get_route_becomes_a_case() -> None:
+    lines = [
+        "GET,HEAD,OPTIONS /",
+        "GET,HEAD,OPTIONS /healthz",
+        "GET,HEAD,OPTIONS /items/<int:item>",
+        "OPTIONS,POST /upload",
+        "GET,HEAD,OPTIONS /about",
+        "WEBSOCKET /ws",
+    ]
+    paths = smoke.parameter_free_get_paths(lines)
+    assert paths == ["/", "/healthz", "/about"]
+    routes = [case for case in smoke.cases(paths) if case.name.startswith("GET ")]
+    # the probes have cases of their own
+    assert [case.name for case in routes] == ["GET /", "GET /about"]
+    assert all(case.status == smoke.ANSWERED and case.secured for case in routes)
+
+
+SECURED = (
+    b"HTTP/1.1 200 OK\r\nStrict-Transport-Security: max-age=1\r\n"
+    b"Content-Security-Policy: default-src 'none'\r\nX-Content-Type-Options: nosniff\r\n"
+    b"X-Frame-Options: DENY\r\nReferrer-Policy: no-referrer\r\nCache-Control: no-store\r\n"
+    b"X-Request-ID: smoke-0001\r\n\r\nhi"
+)
+
+
+@pytest.mark.parametrize(
+    ("reply", "case", "error"),
+    [
+        (SECURED, Case("page", b"", smoke.ANSWERED, secured=True), None),
+        (
+            b"HTTP/1.1 404 Not Found\r\n\r\n",
+            Case("page", b"", smoke.ANSWERED),
+            None,
+        ),
+        (
+            b"HTTP/1.1 500 Internal Server Error\r\n\r\n",
+            Case("page", b"", smoke.ANSWERED),
+            "page: expected an answer that is not a 5xx, got 500",
+        ),
+        (
+            OK,
+            Case("page", b"", smoke.ANSWERED, secured=True),
+            "page: response lacks the security headers ['strict-transport-security', "
+            "'content-security-policy', 'x-content-type-options', 'x-frame-options', "
+            "'referrer-policy', 'cache-control']",
+        ),
+        (SECURED, Case("id", b"", 200, header=b"x-request-id: smoke-0001"), None),
+        (
+            SECURED,
+            Case("id", b"", 200, header=b"x-request-id: other"),
+            "id: response lacks the header 'x-request-id: other'",
+        ),
+    ],
+)
+def test_check_case_verdicts_on_any_answer_and_headers(
+    serve: type[RawServer], reply: bytes, case: Case, error: str | None
+) -> None:
+    server = serve(reply)
+    case = Case(case.name, smoke._request("/probe"), case.status, None, case.header, case.secured)
+    if error is None:
+        check_case(server.port, case)
+    else:
+        with pytest.raises(SmokeError) as caught:
+            check_case(server.port, case)
+        assert str(caught.value) == error
+
+
+def test_explain_names_the_missing_module_and_what_to_do() -> None:
+    error = "Traceback (most recent call last):\nModuleNotFoundError: No module named 'xml'"
+    output = '{"level":"info","message":"listening"}\n' + json.dumps(
+        {"level": "error", "message": "Exception on request GET /feed", "error": error}
+    )
+    clause = smoke.explain(output)
+    assert clause.startswith("; the service logged: ModuleNotFoundError: No module named 'xml'")
+    assert 'add "xml" to include under [tool.zeroport.image] in pyproject.toml' in clause
+    assert smoke.explain('{"level":"info"}\nplain text\n') == ""
+    assert "ValueError: boom" in smoke.explain(json.dumps({"error": "Traceback\nValueError: boom"}))
 
 
 def _unused_port() -> int:
@@ -200,3 +291,81 @@ def test_launchers_and_environment() -> None:
         "PYTHONPATH": "/opt/app",
         "HOME": "/nonexistent",
     }
+
+
+def _app_copy(tmp_path: Path, extra_routes: str, greeting: bytes = b"Hello World") -> Path:
+    """A copy of app/ with a changed greeting and ``extra_routes`` added to register()."""
+    root = tmp_path / "src"
+    shutil.copytree(ROOT / "app", root / "app", ignore=shutil.ignore_patterns("__pycache__"))
+    routes = root / "app" / "routes.py"
+    text = routes.read_text().replace('b"Hello World"', repr(greeting))
+    anchor = "    app.before_serving(started)\n"
+    routes.write_text(text.replace(anchor, textwrap.indent(extra_routes, "    ") + anchor))
+    return root
+
+
+def _three_free_ports() -> int:
+    """A port that is free with the two above it (the service, its metrics, a closed one)."""
+    for _ in range(50):
+        base = _unused_port()
+        sockets = []
+        try:
+            for port in range(base, base + 3):
+                sock = socket.socket()
+                sockets.append(sock)
+                sock.bind(("127.0.0.1", port))
+        except OSError:
+            continue
+        finally:
+            for sock in sockets:
+                sock.close()
+        return base
+    raise AssertionError("no three consecutive free ports on 127.0.0.1")
+
+
+def _local_launcher(module: str, args: list[str]) -> list[str]:
+    # -P: the app copy on PYTHONPATH, not the checkout in the working directory
+    return [sys.executable, "-P", "-m", module, *args]
+
+
+def test_an_edited_app_passes_and_its_routes_are_requested(tmp_path: Path) -> None:
+    root = _app_copy(
+        tmp_path,
+        textwrap.dedent(
+            """
+            async def about() -> Response:
+                import importlib
+                importlib.import_module("xml.dom.minidom")  # imported by name, on first use
+                return Response(b"about", content_type=TEXT)
+
+            app.add_url_rule("/about", "about", about, methods=["GET"])
+            app.add_url_rule("/items/<int:item>", "item", about, methods=["GET"])
+            """
+        ),
+        greeting=b"Hello World!",
+    )
+    passed = smoke.run(_local_launcher, smoke.base_env(PYTHONPATH=str(root)), _three_free_ports())
+    assert {"routes", "GET /", "GET /about", "unknown path", "graceful stop"} <= set(passed)
+    assert not [name for name in passed if "items" in name]  # a parameter is the app's to cover
+
+
+def test_a_route_importing_a_module_the_image_lacks_fails_naming_it(tmp_path: Path) -> None:
+    root = _app_copy(
+        tmp_path,
+        textwrap.dedent(
+            """
+            async def feed() -> Response:
+                import importlib
+                importlib.import_module("zeroport_absent_module")
+                return Response(b"feed", content_type=TEXT)
+
+            app.add_url_rule("/feed", "feed", feed, methods=["GET"])
+            """
+        ),
+    )
+    with pytest.raises(SmokeError) as caught:
+        smoke.run(_local_launcher, smoke.base_env(PYTHONPATH=str(root)), _three_free_ports())
+    message = str(caught.value)
+    assert message.startswith("GET /feed: expected an answer that is not a 5xx, got 500")
+    assert "No module named 'zeroport_absent_module'" in message
+    assert "[tool.zeroport.image]" in message

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import docker.errors
 import pytest
-from builder import elf
+from builder import elf, strip
 from docker import DockerClient
 
 from scripts import image
@@ -47,13 +47,60 @@ def filesystem(docker_engine: DockerClient, tag: str) -> tarfile.TarFile:
     return tarfile.open(fileobj=io.BytesIO(data))
 
 
-def test_serves_hello_world_read_only_without_capabilities(running: tuple[str, int]) -> None:
-    _, port = running
+def test_serves_hello_world_read_only_without_capabilities(
+    docker_engine: DockerClient, running: tuple[str, int]
+) -> None:
+    container_id, port = running
     root = wait_http(f"http://127.0.0.1:{port}/")
     assert root.status_code == 200
     assert root.text == "Hello World"
     assert "server" not in root.headers
     assert wait_http(f"http://127.0.0.1:{port}/healthz").json() == {"status": "ok"}
+    logs = docker_engine.containers.get(container_id).logs().decode()
+    assert '"loop":"uvloop"' in logs  # the default image runs on uvloop (docs/adr/0014)
+
+
+def test_every_elf_file_is_stripped_and_openssl_is_left_out(
+    docker_engine: DockerClient, built: ImageRecord, tmp_path: Path
+) -> None:
+    with filesystem(docker_engine, built.tag) as archive:
+        archive.extractall(tmp_path, filter="tar")
+    elves = [path for path in sorted(tmp_path.rglob("*")) if elf.is_elf(path)]
+    assert [path.name for path in elves if path.parent.name == "uvloop"]
+    unstripped = [
+        str(path.relative_to(tmp_path))
+        for path in elves
+        if strip.strip_bytes(data := path.read_bytes()) is not data
+    ]
+    assert unstripped == []
+    openssl = [
+        path.name
+        for path in tmp_path.rglob("*")
+        if path.name.startswith(("libssl.", "libcrypto.", "_ssl.", "_hashlib."))
+    ]
+    assert openssl == []
+
+
+def test_tls_in_the_image_fails_loudly_naming_the_fix(
+    docker_engine: DockerClient, built: ImageRecord
+) -> None:
+    code = (
+        "import socket, urllib.request\n"
+        "listener = socket.create_server(('127.0.0.1', 0))\n"
+        "urllib.request.urlopen(f'https://127.0.0.1:{listener.getsockname()[1]}/', timeout=5)\n"
+    )
+    with pytest.raises(docker.errors.ContainerError) as caught:
+        docker_engine.containers.run(
+            built.tag,
+            entrypoint=["/usr/bin/python3", "-c", code],
+            network_mode="none",
+            remove=True,
+            **HARDENED,
+        )
+    stderr = bytes(caught.value.stderr or b"").decode()
+    last = stderr.strip().splitlines()[-1]
+    assert last.startswith("ssl.TLSUnavailable: SSLContext.wrap_socket: TLS is not available")
+    assert 'openssl = "keep"' in last
 
 
 def test_config_runs_as_uid_1000_with_exec_form_entrypoint_and_labels(
@@ -183,6 +230,45 @@ def test_the_extras_image_runs_the_access_check(
     try:
         assert wait_http(f"http://127.0.0.1:{port}/healthz").status_code == 200
         assert wait_http(f"http://127.0.0.1:{port}/").status_code == 403
+        # PyJWT fetches the keys over https: this image keeps OpenSSL
+        version = docker_engine.containers.run(
+            extras.tag,
+            entrypoint=["/usr/bin/python3", "-c", "import ssl; print(ssl.OPENSSL_VERSION)"],
+            remove=True,
+            **HARDENED,
+        )
+        assert bytes(version).decode().startswith("OpenSSL 3.")
     finally:
         container.remove(force=True)
         docker_engine.images.remove(extras.tag, force=True)
+
+
+def test_the_asyncio_image_serves_without_uvloop(
+    settings: Settings,
+    docker_engine: DockerClient,
+    base: BaseRecord,
+    provenance: Provenance,
+    tmp_path: Path,
+) -> None:
+    plain = image.build(
+        settings,
+        docker_engine,
+        platform=f"linux/{settings.host_arch}",
+        base_ref=base.ref,
+        provenance=provenance,
+        loop=image.Loop.ASYNCIO,
+        name="zeroport-asyncio",
+    )
+    port = free_port()
+    container = docker_engine.containers.run(
+        plain.tag, detach=True, ports={"8080/tcp": ("127.0.0.1", port)}, **HARDENED
+    )
+    try:
+        assert wait_http(f"http://127.0.0.1:{port}/").text == "Hello World"
+        assert '"loop":"asyncio"' in container.logs().decode()
+        with filesystem(docker_engine, plain.tag) as archive:
+            names = archive.getnames()
+        assert not [name for name in names if "uvloop" in name]
+    finally:
+        container.remove(force=True)
+        docker_engine.images.remove(plain.tag, force=True)

@@ -11,8 +11,10 @@ from pathlib import Path
 import pytest
 
 from scripts import image
-from scripts.errors import BuildError, ParamError, ReportError
+from scripts.engine import BuildCli
+from scripts.errors import BuildError, ParamError, ReportError, ToolFailed
 from scripts.image import ImageRecord, Provenance, parse_platforms, rewrite_config_times
+from scripts.settings import Settings
 
 EPOCH = 1_700_000_000
 STAMP = "2023-11-14T22:13:20Z"
@@ -179,3 +181,76 @@ def test_a_missing_or_broken_image_record_says_what_to_run(tmp_path: Path) -> No
         image.read_record(tmp_path / "image.json")
     with pytest.raises(ReportError, match="not an image record"):
         ImageRecord.from_json({"tag": "x"})
+
+
+#: What a build that failed in the builder printed here (DOCKER_BUILDKIT=1 docker build,
+#: trimmed): BuildKit prefixes each line of a step's output with "#<step> <seconds> ".
+FAILED_BUILD = """\
+#14 [assemble 4/4] RUN cd /builder && python3 -m builder assemble --arch "amd64" ...
+#14 9.512 builder: traced run passed 19 checks
+#14 9.820 builder: error: GET /feed: expected an answer that is not a 5xx, got 500; the \
+service logged: ModuleNotFoundError: No module named 'zeroport_absent'
+#14 ERROR: executor failed running [/bin/sh -c cd /builder && python3 -m builder assemble]: \
+exit code: 1
+------
+ > [assemble 4/4] RUN cd /builder && python3 -m builder assemble --arch "amd64" ...:
+#14 9.820 builder: error: GET /feed: expected an answer that is not a 5xx, got 500; the \
+service logged: ModuleNotFoundError: No module named 'zeroport_absent'
+------
+executor failed running [/bin/sh -c cd /builder && python3 -m builder assemble]: exit code: 1
+"""
+
+
+def test_builder_errors_are_found_in_buildkit_output_once_each() -> None:
+    assert image.builder_errors(FAILED_BUILD) == [
+        "builder: error: GET /feed: expected an answer that is not a 5xx, got 500; the service "
+        "logged: ModuleNotFoundError: No module named 'zeroport_absent'"
+    ]
+    assert image.builder_errors("#5 ERROR: failed to fetch\nexecutor failed running") == []
+
+
+def test_a_build_failed_in_the_builder_leads_with_the_builders_line(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    def failing_run(argv: list[str], **_: object) -> None:
+        raise ToolFailed(argv, 1, FAILED_BUILD)
+
+    monkeypatch.setattr(image.tools, "run", failing_run)
+    monkeypatch.setattr(
+        image.engine, "build_cli", lambda _settings: BuildCli(argv=("docker", "build"), env={})
+    )
+    provenance = Provenance(version="0.1.0", revision="abc", epoch=EPOCH)
+    with pytest.raises(BuildError) as caught:
+        image.build(
+            Settings.from_env({}),
+            None,  # type: ignore[arg-type] # never reached: the build fails first
+            platform="linux/amd64",
+            base_ref="debian:trixie-slim",
+            provenance=provenance,
+        )
+    message = str(caught.value)
+    assert message.startswith(
+        "the image build failed in the builder: builder: error: GET /feed: expected an answer"
+    )
+    assert "No module named 'zeroport_absent'" in message
+    assert "executor failed" not in message
+    assert "No module named 'zeroport_absent'" in caplog.text
+
+
+@pytest.mark.parametrize(
+    ("extras", "loop", "expected"),
+    [
+        (False, image.Loop.UVLOOP, "requirements.txt"),
+        (False, image.Loop.ASYNCIO, "requirements-asyncio.txt"),
+        (True, image.Loop.UVLOOP, "requirements-extras.txt"),
+    ],
+)
+def test_the_options_pick_the_requirements(extras: bool, loop: image.Loop, expected: str) -> None:
+    assert image.requirements_for(extras=extras, loop=loop).name == expected
+
+
+def test_extras_without_uvloop_is_refused_saying_why() -> None:
+    with pytest.raises(ParamError, match="the extras image carries uvloop"):
+        image.requirements_for(extras=True, loop=image.Loop.ASYNCIO)
+    with pytest.raises(ParamError, match="loop must be one of uvloop, asyncio, got 'trio'"):
+        image.step(loop="trio")

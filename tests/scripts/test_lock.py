@@ -2,29 +2,39 @@
 
 from __future__ import annotations
 
-from scripts import lock, paths, tools
+from pathlib import Path
+
+import pytest
+
+from scripts import lock, paths
 from scripts.settings import Settings
 
 
-def test_the_committed_requirements_are_the_export_of_the_committed_lock() -> None:
-    settings = Settings.from_env()
-    result = tools.run(
-        [*lock.EXPORT_ARGV, "--directory", str(paths.ROOT)],
-        env=settings.tool_env(),
-        timeout=120,
-    )
-    exported = result.stdout
+def _names(path: Path) -> set[str]:
+    return {
+        line.split("==", 1)[0]
+        for line in path.read_text().splitlines()
+        if line and not line.startswith((" ", "#"))
+    }
+
+
+@pytest.mark.parametrize("target", list(lock.EXPORTS), ids=lambda path: path.name)
+def test_the_committed_requirements_are_the_export_of_the_committed_lock(target: Path) -> None:
+    exported = lock.exported(Settings.from_env(), target)
     assert "--hash=sha256:" in exported
-    assert paths.REQUIREMENTS.read_text() == exported, (
-        "containers/requirements.txt is out of date with uv.lock; run: doit lock"
+    assert target.read_text() == exported, (
+        f"containers/{target.name} is out of date with uv.lock; run: doit lock"
     )
 
 
 def test_the_image_installs_only_the_runtime_dependencies() -> None:
-    names = {
-        line.split("==", 1)[0]
-        for line in paths.REQUIREMENTS.read_text().splitlines()
-        if line and not line.startswith((" ", "#"))
-    }
+    names = _names(paths.REQUIREMENTS)
     assert {"quart", "hypercorn", "prometheus-client"} <= names
     assert not names & {"pytest", "doit", "docker", "ruff", "mypy", "cloudflare", "matplotlib"}
+
+
+def test_the_default_image_runs_on_uvloop_and_the_asyncio_one_does_not() -> None:
+    assert "uvloop" in _names(paths.REQUIREMENTS)
+    assert "pyjwt" not in _names(paths.REQUIREMENTS)
+    assert _names(paths.REQUIREMENTS_ASYNCIO) == _names(paths.REQUIREMENTS) - {"uvloop"}
+    assert {"uvloop", "pyjwt", "cryptography"} <= _names(paths.REQUIREMENTS_EXTRAS)

@@ -17,26 +17,17 @@ from typing import Any
 from doit import get_var
 from doit.tools import config_changed
 
-from scripts import (
-    audit,
-    base_image,
-    image,
-    lock,
-    paths,
-    push,
-    rollback,
-    sbom,
-    security,
-    stack,
-    tunnel_steps,
-    verify,
-)
 from scripts.bench import run as bench
 from scripts.bench.options import VARIABLES as BENCH_VARS
-from scripts.cli import step
-from scripts.options import STACK_VARIABLES as STACK_VARS
-from scripts.security import VARIABLES as SECURITY_VARS
-from scripts.settings import Settings
+from scripts.build import base_image, image, lock, push, sbom
+from scripts.core import paths
+from scripts.core.cli import step
+from scripts.core.options import STACK_VARIABLES as STACK_VARS
+from scripts.core.settings import Settings
+from scripts.deploy import rollback, stack, tunnel_steps, verify
+from scripts.scan import audit
+from scripts.security import run as security
+from scripts.security.run import VARIABLES as SECURITY_VARS
 
 DOIT_CONFIG = {"default_tasks": ["deploy"], "sort": "definition", "verbosity": 2}
 

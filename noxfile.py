@@ -81,4 +81,4 @@ def typecheck(session: nox.Session) -> None:
 def audit(session: nox.Session) -> None:
     """trivy, hadolint, bandit, compose-lint and pip-audit, one report, gated on HIGH."""
     install(session, "workflow", "audit")
-    session.run("python", "-m", "scripts.audit", *session.posargs)
+    session.run("python", "-m", "scripts.scan.audit", *session.posargs)

@@ -6,7 +6,7 @@ Each reference is checked against the code as it is today:
 
 * ``doit TASK key=value``: the task is one ``doit list`` shows, the variable one dodo.py reads
   (a ``*_VARS`` tuple, declared once by the options class it belongs to, or a ``get_var``
-  call; ``scripts/options.py`` sees only what dodo.py passes on); a bare ``key=value`` span
+  call; ``scripts/core/options.py`` sees only what dodo.py passes on); a bare ``key=value`` span
   and the first word of a table's ``task`` column count;
 * ``nox -s SESSION``, and a table's ``session`` column: a session ``nox --list`` shows;
 * ``python -m MODULE``: importable from the repository root;
@@ -40,7 +40,7 @@ from pathlib import Path, PurePosixPath
 
 import pytest
 
-from scripts import paths
+from scripts.core import paths
 
 ROOT = paths.ROOT
 DOCS = sorted(
@@ -86,14 +86,8 @@ TEST_NODE = re.compile(r"(tests/[\w/.-]+\.py)::((?:\w+::)*)(\w+)(?:\[.*\])?")
 TEST_NAME = re.compile(r"test_\w+")
 CHECK_ID = re.compile(r"(?:IMG|CTR|NET|HDR|WAF|ATK)-[^\s\[]+(?:\[.*\])?")
 LITERAL_ID = re.compile(r"\bid=\"([A-Z]+-[A-Z0-9-]+)\"")
-SECURITY_MODULES = (
-    "security",
-    "container_audit",
-    "isolation",
-    "attacks",
-    "headers_grade",
-    "waf_edge",
-)
+#: The security step's package: every module in it may define check ids.
+SECURITY_PACKAGE = "security"
 
 
 # ---- what the docs say -----------------------------------------------------------------------
@@ -425,18 +419,19 @@ def nox_sessions() -> frozenset[str]:
 
 def security_check_ids() -> frozenset[str]:
     """The ids ``doit security`` reports, without their ``[container]`` or ``[request]`` part."""
-    from scripts import attacks, container_audit, headers_grade, security
+    from scripts.security import attacks, container_audit, headers
+    from scripts.security import run as security
     from tunnel.spec import load_spec
 
     ids = set()
-    for module in SECURITY_MODULES:
-        ids |= set(LITERAL_ID.findall((paths.SCRIPTS / f"{module}.py").read_text()))
+    for module in sorted((paths.SCRIPTS / SECURITY_PACKAGE).glob("*.py")):
+        ids |= set(LITERAL_ID.findall(module.read_text()))
     ids |= {c.id for c in container_audit.container_checks({}, container_audit.ExpectedPorts())}
     ids |= {f"ATK-{case.id}" for case in attacks.cases("example.test")}
     report = security.SecurityReport(target="", image="", platform="", started="")
     ids |= {c.id for c in security.waf_section(report, load_spec(security.TUNNEL_SPEC))}
-    grade = headers_grade.Grade(letter="A", score=100)
-    ids.add(headers_grade.grade_check("request", grade, "A").id)
+    grade = headers.Grade(letter="A", score=100)
+    ids.add(headers.grade_check("request", grade, "A").id)
     return frozenset(check_id.split("[")[0] for check_id in ids)
 
 
@@ -542,7 +537,8 @@ def repo_path(word: str, doc: str) -> Path | None:
 
 def exists(path: Path, written: str) -> bool:
     """True when ``path`` exists: a directory if written with a trailing ``/``, any match of a
-    glob, or ``scripts/image.run_until_healthy`` for a name that ``scripts/image.py`` defines."""
+    glob, or ``scripts/build/image.run_until_healthy`` for a name that ``scripts/build/image.py``
+    defines."""
     relative = path.relative_to(ROOT).as_posix()
     if any(char in relative for char in "*?["):
         return any(ROOT.glob(relative))

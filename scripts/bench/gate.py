@@ -34,11 +34,11 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Final
 
-from scripts import paths
 from scripts.bench.options import CEILING, SERVICE, STOCK
 from scripts.bench.report import MIB, BenchResult, Figures
-from scripts.checks import Check, failed
-from scripts.errors import GateFailed, ReportError
+from scripts.core import paths
+from scripts.core.checks import Check, failed
+from scripts.core.errors import GateFailed, ReportError
 
 BASELINE: Final = paths.ROOT / "bench-baseline.json"
 #: Every machine not of the reference machine's kind keeps its own baseline here.

@@ -25,10 +25,11 @@ from pathlib import Path
 import httpx
 from docker import DockerClient
 
-from scripts import engine, image, paths, tools
-from scripts.base_image import BaseRecord
-from scripts.image import ImageRecord, Provenance
-from scripts.settings import Settings
+from scripts.build import image
+from scripts.build.base_image import BaseRecord
+from scripts.build.image import ImageRecord, Provenance
+from scripts.core import engine, paths, proc
+from scripts.core.settings import Settings
 
 STARTS = 5
 START_TIMEOUT = 30.0
@@ -74,7 +75,7 @@ def rebuild_after_app_change(
     with tempfile.TemporaryDirectory(prefix="zeroport-rebuild-") as scratch:
         clone = Path(scratch) / "zeroport"
         env = settings.tool_env()
-        tools.run(["git", "clone", "--quiet", str(paths.ROOT), str(clone)], env=env, timeout=120)
+        proc.run(["git", "clone", "--quiet", str(paths.ROOT), str(clone)], env=env, timeout=120)
         provenance = Provenance.of_checkout(settings, clone)
         platform = f"linux/{settings.host_arch}"
         before = image.build(

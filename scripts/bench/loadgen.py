@@ -16,12 +16,12 @@ import docker.errors
 from docker import DockerClient
 from docker.types import Ulimit
 
-from scripts import engine, paths, tools
-from scripts.base_image import BaseRecord
 from scripts.bench import wrk
-from scripts.errors import BuildError, ToolError, ToolFailed, ToolTimeout
-from scripts.poll import poll_until
-from scripts.settings import Settings
+from scripts.build.base_image import BaseRecord
+from scripts.core import engine, paths, proc
+from scripts.core.errors import BuildError, ToolError, ToolFailed, ToolTimeout
+from scripts.core.poll import poll_until
+from scripts.core.settings import Settings
 
 logger = logging.getLogger(__name__)
 
@@ -68,7 +68,7 @@ def ensure_image(settings: Settings, docker_engine: DockerClient) -> str:
     argv.append(str(RECIPE))
     logger.info("building the load generator %s (wrk from Debian)", name)
     try:
-        tools.run(argv, env=settings.tool_env(**cli.env), timeout=settings.build_timeout)
+        proc.run(argv, env=settings.tool_env(**cli.env), timeout=settings.build_timeout)
     except ToolError as exc:
         raise BuildError(f"the load generator image did not build: {exc}") from None
     return name

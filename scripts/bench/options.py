@@ -12,8 +12,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Final
 
-from scripts.errors import ParamError
-from scripts.options import read_vars, var, variables_of
+from scripts.core.errors import ParamError
+from scripts.core.options import read_vars, var, variables_of
 
 #: The servers a run can load (see scripts.bench.servers).
 SERVICE: Final = "service"

@@ -17,7 +17,7 @@ from typing import Any
 
 from scripts.bench.options import CEILING, SERVICE
 from scripts.bench.wrk import WrkResult
-from scripts.errors import ReportError
+from scripts.core.errors import ReportError
 
 MIB = 1 << 20
 #: Share of its CPU limit a saturated server must get for a round to count. Under load the

@@ -41,7 +41,6 @@ from docker.models.containers import Container
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeRemainingColumn
 
-from scripts import engine, paths, stack, swarm, tools
 from scripts.bench import idle, loadgen, servers, wrk
 from scripts.bench.gate import (
     Margins,
@@ -58,11 +57,13 @@ from scripts.bench.report import MIB, BenchResult, Hold, Point, Soak, Usage
 from scripts.bench.rounds import measure_rounds, median_round
 from scripts.bench.servers import Servers
 from scripts.bench.stats import Sampler
-from scripts.errors import DeployError, GateFailed, ReportError, ToolError
-from scripts.image import read_record
-from scripts.options import DeployTarget, EndpointMode, StackOptions
-from scripts.poll import poll_until
-from scripts.settings import Settings
+from scripts.build.image import read_record
+from scripts.core import engine, paths, proc
+from scripts.core.errors import DeployError, GateFailed, ReportError, ToolError
+from scripts.core.options import DeployTarget, EndpointMode, StackOptions
+from scripts.core.poll import poll_until
+from scripts.core.settings import Settings
+from scripts.deploy import stack, swarm
 
 logger = logging.getLogger(__name__)
 
@@ -348,9 +349,9 @@ def deploy_swarm(
     rendered = swarm.render(stack.render(settings, options, image), options)
     stack_file.write_text(yaml.safe_dump(rendered, sort_keys=True))
     env = settings.tool_env()
-    docker_cli = tools.which("docker", env)
+    docker_cli = proc.which("docker", env)
     try:
-        tools.run(
+        proc.run(
             [docker_cli, "stack", "deploy", "--compose-file", str(stack_file), project],
             env=env,
             timeout=STACK_TIMEOUT,
@@ -364,8 +365,8 @@ def deploy_swarm(
 def remove_swarm(settings: Settings, docker_engine: DockerClient, project: str) -> None:
     """Remove the bench's swarm stack and wait until its containers and network are gone."""
     env = settings.tool_env()
-    docker_cli = tools.which("docker", env)
-    tools.run([docker_cli, "stack", "rm", project], env=env, timeout=STACK_TIMEOUT, check=False)
+    docker_cli = proc.which("docker", env)
+    proc.run([docker_cli, "stack", "rm", project], env=env, timeout=STACK_TIMEOUT, check=False)
     filters: dict[str, Any] = {"label": f"com.docker.stack.namespace={project}"}
 
     def gone() -> bool:
@@ -467,7 +468,7 @@ def measure(
     image_id: str,
 ) -> BenchResult:
     """Every phase the options ask for against ``image``, with a progress bar; the result."""
-    tools.which("wrk", settings.tool_env())  # ToolMissing: apt-get install wrk
+    proc.which("wrk", settings.tool_env())  # ToolMissing: apt-get install wrk
     result = BenchResult(
         started=datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ"),
         image=image,

@@ -33,14 +33,15 @@ from docker import DockerClient
 from docker.models.containers import Container
 from docker.types import LogConfig
 
-from scripts import engine, paths, stack, tools
-from scripts.base_image import BaseRecord
 from scripts.bench.options import CEILING, SERVICE, SERVICE_NOLOG, STOCK
 from scripts.bench.report import Survival
-from scripts.errors import BuildError, ToolError, Unhealthy
-from scripts.options import StackOptions
-from scripts.poll import poll_until
-from scripts.settings import Settings
+from scripts.build.base_image import BaseRecord
+from scripts.core import engine, paths, proc
+from scripts.core.errors import BuildError, ToolError, Unhealthy
+from scripts.core.options import StackOptions
+from scripts.core.poll import poll_until
+from scripts.core.settings import Settings
+from scripts.deploy import stack
 
 logger = logging.getLogger(__name__)
 
@@ -131,7 +132,7 @@ def stock_image(settings: Settings, docker_engine: DockerClient) -> str:
             argv += ["--secret", f"id=ca_bundle,src={settings.ca_bundle}"]
         logger.info("building %s: stock Quart on the Hypercorn CLI, for comparison", tag)
         try:
-            tools.run(
+            proc.run(
                 [*argv, str(context)],
                 env=settings.tool_env(**cli.env),
                 timeout=settings.build_timeout,

@@ -23,14 +23,14 @@ import sys
 from collections.abc import Sequence
 from dataclasses import asdict
 
-from scripts import engine, paths
 from scripts.bench import run
 from scripts.bench.gate import absolute_checks, targets
 from scripts.bench.options import CEILING, SERVICE, STOCK, TARGETS, BenchOptions
 from scripts.bench.render import text
-from scripts.errors import WorkflowError
-from scripts.image import read_record
-from scripts.settings import Settings
+from scripts.build.image import read_record
+from scripts.core import engine, paths
+from scripts.core.errors import WorkflowError
+from scripts.core.settings import Settings
 
 REPORT = paths.BENCH_DIR / "service.json"
 #: The service benchmark's defaults: one point, five rounds, the idle hold, nothing else.

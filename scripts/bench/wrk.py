@@ -15,8 +15,8 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Final
 
-from scripts import tools
-from scripts.errors import ParamError, ReportError
+from scripts.core import proc
+from scripts.core.errors import ParamError, ReportError
 
 #: Seconds wrk gets beyond the test duration to connect, finish and print.
 RUN_MARGIN: Final = 30.0
@@ -209,7 +209,7 @@ def run(
         latency=latency,
         headers=headers,
     )
-    result = tools.run(
+    result = proc.run(
         command,
         env=env,
         timeout=round(duration) + RUN_MARGIN,

@@ -18,10 +18,11 @@ import httpx
 import pytest
 from docker import DockerClient
 
-from scripts import base_image, engine, image, tools
-from scripts.errors import EngineError
-from scripts.image import ImageRecord, Provenance
-from scripts.settings import Settings
+from scripts.build import base_image, image
+from scripts.build.image import ImageRecord, Provenance
+from scripts.core import engine, proc
+from scripts.core.errors import EngineError
+from scripts.core.settings import Settings
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -106,13 +107,13 @@ def project(request: pytest.FixtureRequest, settings: Settings) -> Iterator[str]
     name = "zpt" + hashlib.sha256(request.node.nodeid.encode()).hexdigest()[:8]
     yield name
     env = settings.tool_env()
-    tools.run(
+    proc.run(
         [*engine.compose_cli(settings), "--project-name", name, "down", "--volumes"],
         env=env,
         timeout=120,
         check=False,
     )
-    tools.run(["docker", "stack", "rm", name], env=env, timeout=120, check=False)
+    proc.run(["docker", "stack", "rm", name], env=env, timeout=120, check=False)
 
 
 def free_port() -> int:

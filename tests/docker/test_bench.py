@@ -17,9 +17,9 @@ from scripts.bench import run as bench
 from scripts.bench import servers, service
 from scripts.bench.gate import targets
 from scripts.bench.options import BenchOptions
-from scripts.errors import GateFailed
-from scripts.image import ImageRecord
-from scripts.settings import Settings
+from scripts.build.image import ImageRecord
+from scripts.core.errors import GateFailed
+from scripts.core.settings import Settings
 
 
 def free_ports(count: int) -> int:

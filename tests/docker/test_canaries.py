@@ -29,13 +29,14 @@ import httpx
 import pytest
 from docker import DockerClient
 
-from scripts import security, verify
 from scripts.bench import run as bench
 from scripts.bench.gate import absolute_checks
 from scripts.bench.options import BenchOptions
 from scripts.bench.report import BenchResult
-from scripts.image import ImageRecord
-from scripts.settings import Settings
+from scripts.build.image import ImageRecord
+from scripts.core.settings import Settings
+from scripts.deploy import verify
+from scripts.security import run as security
 from tests.docker.conftest import free_port
 from tests.docker.test_bench import free_port_pair
 

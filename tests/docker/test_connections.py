@@ -16,9 +16,9 @@ import pytest
 from docker import DockerClient
 from docker.models.containers import Container
 
-from scripts import attacks
-from scripts.container_probe import Holdings, probe
-from scripts.image import ImageRecord
+from scripts.build.image import ImageRecord
+from scripts.security import attacks
+from scripts.security.probe import Holdings, probe
 from tests.docker.conftest import wait_http
 
 #: How the compose file runs the app (containers/compose.yaml), init included.

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from scripts import paths, tools
-from scripts.settings import Settings
+from scripts.core import paths, proc
+from scripts.core.settings import Settings
 from tests.docker.conftest import free_port
 
 OFFLINE = ["allow_unaudited=pip-audit,trivy-db"]
@@ -21,7 +21,7 @@ def clone(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A clone of the committed checkout: what CI and a new user start from."""
     target = tmp_path_factory.mktemp("clone") / "zeroport"
     settings = Settings.from_env()
-    tools.run(
+    proc.run(
         ["git", "clone", "--quiet", "--no-hardlinks", str(paths.ROOT), str(target)],
         env=settings.tool_env(),
         timeout=120,

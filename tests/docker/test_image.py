@@ -14,10 +14,10 @@ import pytest
 from builder import elf, strip
 from docker import DockerClient
 
-from scripts import image
-from scripts.base_image import BaseRecord
-from scripts.image import ImageRecord, Provenance
-from scripts.settings import Settings
+from scripts.build import image
+from scripts.build.base_image import BaseRecord
+from scripts.build.image import ImageRecord, Provenance
+from scripts.core.settings import Settings
 from tests.docker.conftest import free_port, wait_http
 
 HARDENED = {

@@ -12,10 +12,11 @@ import httpx
 import pytest
 from docker import DockerClient
 
-from scripts import image, push, tools
-from scripts.base_image import BaseRecord
-from scripts.image import ImageRecord
-from scripts.settings import Settings
+from scripts.build import image, push
+from scripts.build.base_image import BaseRecord
+from scripts.build.image import ImageRecord
+from scripts.core import proc
+from scripts.core.settings import Settings
 from tests.docker.conftest import free_port
 
 REGISTRY_CONFIG = """version: 0.1
@@ -33,7 +34,7 @@ def registry(settings: Settings, tmp_path: Path) -> Iterator[str]:
     port = free_port()
     config = tmp_path / "registry.yml"
     config.write_text(REGISTRY_CONFIG.format(root=tmp_path / "data", port=port))
-    process = tools.start(
+    process = proc.start(
         ["docker-registry", "serve", str(config)], env=settings.tool_env(), stderr=subprocess.PIPE
     )
     address = f"127.0.0.1:{port}"
@@ -46,7 +47,7 @@ def registry(settings: Settings, tmp_path: Path) -> Iterator[str]:
                 time.sleep(0.2)
         yield address
     finally:
-        tools.stop(process)
+        proc.stop(process)
 
 
 def test_both_platforms_are_published_under_one_tag(
@@ -61,7 +62,7 @@ def test_both_platforms_are_published_under_one_tag(
         settings, docker_engine, platform="linux/arm64", base_ref=base.ref, provenance=provenance
     )
     pushed = push.publish(settings, docker_engine, [built, arm64], registry)
-    manifest = tools.run(
+    manifest = proc.run(
         ["docker", "manifest", "inspect", "--insecure", str(pushed["manifest"])],
         env=settings.tool_env(),
         timeout=60,

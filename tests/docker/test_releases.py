@@ -7,10 +7,10 @@ from pathlib import Path
 import httpx
 from docker import DockerClient
 
-from scripts import releases, rollback, stack
-from scripts.image import ImageRecord
-from scripts.options import StackOptions
-from scripts.settings import Settings
+from scripts.build.image import ImageRecord
+from scripts.core.options import StackOptions
+from scripts.core.settings import Settings
+from scripts.deploy import releases, rollback, stack
 from tests.docker.conftest import free_port
 
 

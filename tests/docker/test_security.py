@@ -26,16 +26,18 @@ import pytest
 from docker import DockerClient
 from docker.models.containers import Container
 
-from scripts import engine, security, stack, tools
-from scripts.attacks import cases
-from scripts.base_image import BaseRecord
 from scripts.bench.servers import server_kwargs
-from scripts.checks import Check
-from scripts.container_audit import ExpectedPorts, audit_image, container_checks
-from scripts.image import ImageRecord, wait_healthy
-from scripts.isolation import isolation_checks
-from scripts.options import StackOptions
-from scripts.settings import Settings
+from scripts.build.base_image import BaseRecord
+from scripts.build.image import ImageRecord, wait_healthy
+from scripts.core import engine, proc
+from scripts.core.checks import Check
+from scripts.core.options import StackOptions
+from scripts.core.settings import Settings
+from scripts.deploy import stack
+from scripts.security import run as security
+from scripts.security.attacks import cases
+from scripts.security.container_audit import ExpectedPorts, audit_image, container_checks
+from scripts.security.isolation import isolation_checks
 from tests.docker.conftest import free_port
 from tests.docker.test_canaries import SECURITY_OPTIONS
 
@@ -69,7 +71,7 @@ def planted(
     # Assembled here so that no file in the checkout holds a key-shaped string.
     (context / "credentials").write_text("[default]\naws_access_key_id = AKIA" + "Z" * 16 + "\n")
     cli = engine.build_cli(settings)
-    tools.run(
+    proc.run(
         [*cli.argv, "--file", str(context / "Dockerfile"), "--tag", PLANTED_TAG, str(context)],
         env=settings.tool_env(**cli.env),
         timeout=300,

@@ -15,12 +15,15 @@ import pytest
 import yaml
 from docker import DockerClient
 
-from scripts import audit, auditors, image, paths, stack, tools, tunnel_steps, verify
-from scripts.errors import DeployError, PortInUse, Unhealthy
-from scripts.findings import Severity
-from scripts.image import ImageRecord
-from scripts.options import Mode, StackOptions
-from scripts.settings import Settings
+from scripts.build import image
+from scripts.build.image import ImageRecord
+from scripts.core import paths, proc
+from scripts.core.errors import DeployError, PortInUse, Unhealthy
+from scripts.core.options import Mode, StackOptions
+from scripts.core.settings import Settings
+from scripts.deploy import stack, tunnel_steps, verify
+from scripts.scan import audit, auditors
+from scripts.scan.findings import Severity
 from tests.docker.conftest import free_port
 
 #: The stand-in connector's health check: read the token as cloudflared would, reach the app.
@@ -227,7 +230,7 @@ def test_tunnel_topology_connector_reaches_app_by_name_and_app_reaches_nothing(
     chosen = options(project, mode=Mode.TUNNEL, token_file=token_file)
     argv = [*stack.compose_argv(settings, chosen), "--file", str(override)]
     env = stack.compose_env(settings, chosen, built.tag)
-    tools.run([*argv, "up", "--detach", "--wait", "--wait-timeout", "90"], env=env, timeout=180)
+    proc.run([*argv, "up", "--detach", "--wait", "--wait-timeout", "90"], env=env, timeout=180)
 
     by_service: dict[str, list[Any]] = {}
     for container in docker_engine.containers.list(
@@ -247,7 +250,7 @@ def test_tunnel_topology_connector_reaches_app_by_name_and_app_reaches_nothing(
     (app,) = by_service["app"]
     app_ips = {n["IPAddress"] for n in app.attrs["NetworkSettings"]["Networks"].values()}
     if settings.system == "Linux":
-        listening = tools.run(["ss", "-ltnpH"], env=settings.tool_env(), timeout=10).stdout
+        listening = proc.run(["ss", "-ltnpH"], env=settings.tool_env(), timeout=10).stdout
         assert "LISTEN" in listening
         for pid in re.findall(r'"docker-proxy",pid=(\d+)', listening):
             forwards = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")

@@ -14,11 +14,11 @@ import pytest
 from docker import DockerClient
 from docker.models.containers import Container
 
-from scripts import stack
-from scripts.errors import Unhealthy
-from scripts.image import ImageRecord
-from scripts.options import DeployTarget, EndpointMode, StackOptions
-from scripts.settings import Settings
+from scripts.build.image import ImageRecord
+from scripts.core.errors import Unhealthy
+from scripts.core.options import DeployTarget, EndpointMode, StackOptions
+from scripts.core.settings import Settings
+from scripts.deploy import stack
 
 #: A bounded request loop: at most 600 requests or 45 s, a fresh connection each time.
 LOOP = """

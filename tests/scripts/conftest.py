@@ -6,7 +6,7 @@ import shutil
 
 import pytest
 
-from scripts.settings import Settings
+from scripts.core.settings import Settings
 
 
 @pytest.fixture

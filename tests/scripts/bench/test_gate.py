@@ -25,7 +25,7 @@ from scripts.bench.gate import (
     write_baseline,
 )
 from scripts.bench.report import MIB, BenchResult, Survival
-from scripts.errors import GateFailed, ReportError
+from scripts.core.errors import GateFailed, ReportError
 from tests.scripts.bench.support import baseline_of, hold, point, result, round_, soak
 
 #: The defaults: 10 % for throughput, p90 and memory, 100 % for the noise-bound p99.

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from scripts.bench import loadgen
-from scripts.errors import ParamError
+from scripts.core.errors import ParamError
 
 
 def test_wrk_in_the_container_spreads_its_threads_over_the_replicas() -> None:

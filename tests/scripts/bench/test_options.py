@@ -6,7 +6,7 @@ import pytest
 
 from scripts.bench.options import VARIABLES, BenchOptions
 from scripts.bench.render import command
-from scripts.errors import ParamError
+from scripts.core.errors import ParamError
 
 
 def test_default_options_are_the_full_run() -> None:

@@ -11,7 +11,7 @@ import pytest
 from scripts.bench import wrk
 from scripts.bench.report import MIB, Point, Round, Soak, Usage, read_result
 from scripts.bench.rounds import median_round, rotations
-from scripts.errors import ReportError
+from scripts.core.errors import ReportError
 from tests.scripts.bench.support import hold, point, result, round_, soak
 
 WRK_FIXTURES = Path(__file__).parent / "fixtures"

@@ -14,8 +14,8 @@ from scripts.bench import run
 from scripts.bench.gate import machine_key
 from scripts.bench.options import BenchOptions
 from scripts.bench.report import BenchResult
-from scripts.errors import GateFailed, ReportError, ToolMissing
-from scripts.settings import Settings
+from scripts.core.errors import GateFailed, ReportError, ToolMissing
+from scripts.core.settings import Settings
 from tests.scripts.bench.support import result, round_
 
 STEM = "20260101T000000Z"

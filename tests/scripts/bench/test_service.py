@@ -9,7 +9,7 @@ import pytest
 
 from scripts.bench import service
 from scripts.bench.report import MIB, BenchResult
-from scripts.errors import ParamError, ToolMissing
+from scripts.core.errors import ParamError, ToolMissing
 from tests.scripts.bench.support import hold, result, round_
 
 

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from scripts.bench import wrk
-from scripts.errors import ParamError, ReportError, ToolFailed, ToolMissing
+from scripts.core.errors import ParamError, ReportError, ToolFailed, ToolMissing
 
 FIXTURES = Path(__file__).parent / "fixtures"
 

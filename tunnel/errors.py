@@ -7,7 +7,7 @@ The CLI prints ``str(error)`` and exits non-zero.
     ├── ConfigError            a config or spec file cannot be read (missing, not YAML)
     ├── ValidationError        a config breaks cloudflared's rules (carries one Problem per rule)
     ├── RegexError             a path regex does not compile as Go's regexp would
-    ├── RegexUnsupported       a valid Go regex that this package cannot evaluate in Python
+    ├── RegexUnsupported       a valid Go regex that google-re2 cannot evaluate here
     ├── BadURL                 a URL to match that Go's parser rejects or that has no host
     ├── SettingsError          CLOUDFLARE_API_TOKEN / _ACCOUNT_ID / _BASE_URL missing or malformed
     └── ProvisionError         a Cloudflare step failed (carries what was already changed)
@@ -87,7 +87,7 @@ class RegexError(TunnelError):
 
 
 class RegexUnsupported(TunnelError):
-    """A pattern Go accepts but this package cannot evaluate (e.g. Unicode script classes)."""
+    """A pattern Go accepts but google-re2 cannot match (a Unicode table it lacks, say)."""
 
     def __init__(self, pattern: str, reason: str) -> None:
         self.pattern = pattern

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import contextlib
 
-from tunnel import re2
+from tunnel import goregexp
 from tunnel.errors import BadURL
 from tunnel.gourl import URLError, parse_url, split_host_port
 from tunnel.model import IngressRule, TunnelConfig
@@ -56,7 +56,7 @@ def rule_matches(rule: IngressRule, hostname: str, path: str) -> bool:
             host_match = _match_host(punycode, hostname)
     if not host_match:
         return False
-    return not rule.path or re2.compile_go(rule.path).search(path)
+    return not rule.path or goregexp.compile_go(rule.path).search(path)
 
 
 def _match_host(rule_host: str, request_host: str) -> bool:

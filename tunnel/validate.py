@@ -15,7 +15,7 @@ from __future__ import annotations
 import ipaddress
 from pathlib import Path
 
-from tunnel import re2
+from tunnel import goregexp
 from tunnel.errors import ConfigError, Problem, RegexError, ValidationError
 from tunnel.gourl import URLError, parse_url, split_host_port
 from tunnel.model import IngressRule, IpRule, TunnelConfig, read_config
@@ -56,7 +56,7 @@ def check_config(config: TunnelConfig, *, source: str | None = None) -> list[Pro
             add(number, message)
         if rule.path:
             try:
-                re2.check(rule.path)
+                goregexp.check(rule.path)
             except RegexError as exc:
                 add(number, f"path {rule.path!r} is not a valid Go regexp: {exc}")
     return problems

@@ -20,7 +20,7 @@ from doit.tools import config_changed
 from scripts.bench import run as bench
 from scripts.bench.options import VARIABLES as BENCH_VARS
 from scripts.build import base_image, image, lock, push, sbom
-from scripts.core import paths
+from scripts.core import paths, records
 from scripts.core.cli import step
 from scripts.core.options import STACK_VARIABLES as STACK_VARS
 from scripts.core.settings import Settings
@@ -106,7 +106,7 @@ def task_up() -> dict[str, Any]:
     return {
         "actions": [(step(stack.step_up), [variables])],
         "file_dep": [str(paths.IMAGE_RECORD), str(audit.REPORT), *COMPOSE_FILES],
-        "targets": [str(stack.STACK_RECORD)],
+        "targets": [str(records.STACK_RECORD)],
         "uptodate": [(stack.is_running, [variables])],
     }
 
@@ -115,7 +115,7 @@ def task_verify() -> dict[str, Any]:
     """2.1 verify: status, body, every security header, no Server header, latency"""
     return {
         "actions": [step(verify.step)],
-        "file_dep": [str(stack.STACK_RECORD)],
+        "file_dep": [str(records.STACK_RECORD)],
         "targets": [str(verify.VERIFY_RECORD)],
     }
 
@@ -193,7 +193,7 @@ def task_scan() -> dict[str, Any]:
     }
 
     def scan() -> None:
-        audit.step(image=image.read_record().tag, **options)
+        audit.step(image=records.read_record().tag, **options)
 
     return {
         "actions": [step(scan)],

@@ -419,15 +419,16 @@ def nox_sessions() -> frozenset[str]:
 
 def security_check_ids() -> frozenset[str]:
     """The ids ``doit security`` reports, without their ``[container]`` or ``[request]`` part."""
-    from scripts.security import attacks, container_audit, headers
+    from scripts.security import container_audit, headers
     from scripts.security import run as security
+    from scripts.security.cases import cases
     from tunnel.spec import load_spec
 
     ids = set()
     for module in sorted((paths.SCRIPTS / SECURITY_PACKAGE).glob("*.py")):
         ids |= set(LITERAL_ID.findall(module.read_text()))
     ids |= {c.id for c in container_audit.container_checks({}, container_audit.ExpectedPorts())}
-    ids |= {f"ATK-{case.id}" for case in attacks.cases("example.test")}
+    ids |= {f"ATK-{case.id}" for case in cases("example.test")}
     report = security.SecurityReport(target="", image="", platform="", started="")
     ids |= {c.id for c in security.waf_section(report, load_spec(security.TUNNEL_SPEC))}
     grade = headers.Grade(letter="A", score=100)

@@ -25,10 +25,9 @@ from pathlib import Path
 import httpx
 from docker import DockerClient
 
-from scripts.build import image
-from scripts.build.base_image import BaseRecord
-from scripts.build.image import ImageRecord, Provenance
-from scripts.core import engine, paths, proc
+from scripts.build import Provenance, build
+from scripts.core import engine, paths, proc, records
+from scripts.core.records import BaseRecord, ImageRecord
 from scripts.core.settings import Settings
 
 STARTS = 5
@@ -78,7 +77,7 @@ def rebuild_after_app_change(
         proc.run(["git", "clone", "--quiet", str(paths.ROOT), str(clone)], env=env, timeout=120)
         provenance = Provenance.of_checkout(settings, clone)
         platform = f"linux/{settings.host_arch}"
-        before = image.build(
+        before = build(
             settings,
             docker_engine,
             platform=platform,
@@ -90,7 +89,7 @@ def rebuild_after_app_change(
         routes = clone / "app" / "routes.py"
         routes.write_text(routes.read_text() + "\n# a change to app code only\n")
         started = time.perf_counter()
-        after = image.build(
+        after = build(
             settings,
             docker_engine,
             platform=platform,
@@ -115,7 +114,7 @@ def clean_builds(
     provenance = Provenance.of_checkout(settings)
     platform = f"linux/{settings.host_arch}"
     builds = [
-        image.build(
+        build(
             settings,
             docker_engine,
             platform=platform,
@@ -140,7 +139,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     settings = Settings.from_env()
     docker_engine = engine.client(settings)
-    record = image.read_record()
+    record = records.read_record()
     port = engine.free_port()
     starts = [first_200(docker_engine, record, port) for _ in range(STARTS)]
     result: dict[str, object] = {

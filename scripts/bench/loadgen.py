@@ -17,10 +17,10 @@ from docker import DockerClient
 from docker.types import Ulimit
 
 from scripts.bench import wrk
-from scripts.build.base_image import BaseRecord
 from scripts.core import engine, paths, proc
 from scripts.core.errors import BuildError, ToolError, ToolFailed, ToolTimeout
 from scripts.core.poll import poll_until
+from scripts.core.records import BaseRecord
 from scripts.core.settings import Settings
 
 logger = logging.getLogger(__name__)

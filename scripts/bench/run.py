@@ -41,6 +41,7 @@ from docker.models.containers import Container
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeRemainingColumn
 
+from scripts import deploy
 from scripts.bench import idle, loadgen, servers, wrk
 from scripts.bench.gate import (
     Margins,
@@ -57,13 +58,12 @@ from scripts.bench.report import MIB, BenchResult, Hold, Point, Soak, Usage
 from scripts.bench.rounds import measure_rounds, median_round
 from scripts.bench.servers import Servers
 from scripts.bench.stats import Sampler
-from scripts.build.image import read_record
 from scripts.core import engine, paths, proc
 from scripts.core.errors import DeployError, GateFailed, ReportError, ToolError
 from scripts.core.options import DeployTarget, EndpointMode, StackOptions
 from scripts.core.poll import poll_until
+from scripts.core.records import read_record
 from scripts.core.settings import Settings
-from scripts.deploy import stack, swarm
 
 logger = logging.getLogger(__name__)
 
@@ -343,10 +343,10 @@ def deploy_swarm(
         endpoint_mode=EndpointMode.DNSRR,
         port=port,
     )
-    stack.ensure_swarm(docker_engine)
+    deploy.ensure_swarm(docker_engine)
     stack_file = paths.BENCH_DIR / f"{project}.swarm.yaml"
     stack_file.parent.mkdir(parents=True, exist_ok=True)
-    rendered = swarm.render(stack.render(settings, options, image), options)
+    rendered = deploy.render_swarm(deploy.render(settings, options, image), options)
     stack_file.write_text(yaml.safe_dump(rendered, sort_keys=True))
     env = settings.tool_env()
     docker_cli = proc.which("docker", env)
@@ -358,7 +358,7 @@ def deploy_swarm(
         )
     except ToolError as exc:
         raise DeployError(f"the bench's swarm stack did not deploy: {exc}") from None
-    stack.wait_service(docker_engine, f"{project}_app", image, options)
+    deploy.wait_service(docker_engine, f"{project}_app", image, options)
     return options
 
 

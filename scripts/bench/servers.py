@@ -33,15 +33,15 @@ from docker import DockerClient
 from docker.models.containers import Container
 from docker.types import LogConfig
 
+from scripts import deploy
 from scripts.bench.options import CEILING, SERVICE, SERVICE_NOLOG, STOCK
 from scripts.bench.report import Survival
-from scripts.build.base_image import BaseRecord
 from scripts.core import engine, paths, proc
 from scripts.core.errors import BuildError, ToolError, Unhealthy
 from scripts.core.options import StackOptions
 from scripts.core.poll import poll_until
+from scripts.core.records import BaseRecord
 from scripts.core.settings import Settings
-from scripts.deploy import stack
 
 logger = logging.getLogger(__name__)
 
@@ -69,7 +69,7 @@ class Servers:
 
 def app_service(settings: Settings, image: str) -> dict[str, Any]:
     """The compose file's ``app`` service for ``image``, as ``docker compose config`` renders it."""
-    rendered = stack.render(settings, StackOptions(project="zpbench"), image)
+    rendered = deploy.render(settings, StackOptions(project="zpbench"), image)
     service: dict[str, Any] = rendered["services"]["app"]
     return service
 

@@ -27,9 +27,9 @@ from scripts.bench import run
 from scripts.bench.gate import absolute_checks, targets
 from scripts.bench.options import CEILING, SERVICE, STOCK, TARGETS, BenchOptions
 from scripts.bench.render import text
-from scripts.build.image import read_record
 from scripts.core import engine, paths
 from scripts.core.errors import WorkflowError
+from scripts.core.records import read_record
 from scripts.core.settings import Settings
 
 REPORT = paths.BENCH_DIR / "service.json"

@@ -10,12 +10,11 @@ The result is recorded in ``build/base_image.json``, and the image build takes i
 from __future__ import annotations
 
 import dataclasses
-import json
 import logging
 import shutil
 import tempfile
 import tomllib
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 
 import docker.errors
@@ -23,7 +22,8 @@ from docker import DockerClient
 from docker.models.images import Image
 
 from scripts.core import engine, paths, proc
-from scripts.core.errors import EngineError, ReportError, ToolError, WorkflowError
+from scripts.core.errors import EngineError, ToolError, WorkflowError
+from scripts.core.records import BaseRecord
 from scripts.core.settings import MINUTES, Settings
 
 logger = logging.getLogger(__name__)
@@ -72,33 +72,6 @@ class Recipe:
         if self.include:
             argv.append("--include=" + ",".join(self.include))
         return [*argv, self.suite, str(target), self.source()]
-
-
-@dataclass(frozen=True, kw_only=True)
-class BaseRecord:
-    """Which base image the build uses, and where it came from."""
-
-    requested: str
-    ref: str
-    id: str
-    source: str  # "local", "pulled" or "debootstrap"
-
-    def write(self, path: Path = paths.BASE_RECORD) -> None:
-        """Record this base for the image build (the doit target)."""
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(asdict(self), indent=2) + "\n")
-
-    @classmethod
-    def read(cls, path: Path = paths.BASE_RECORD) -> BaseRecord:
-        """The base recorded by the last ``doit base_image``."""
-        try:
-            return cls(**json.loads(path.read_text()))
-        except FileNotFoundError:
-            raise ReportError(f"{path} is missing; run: doit base_image") from None
-        except (ValueError, TypeError) as exc:
-            raise ReportError(
-                f"{path} is not a base-image record ({exc}); rerun: doit base_image"
-            ) from None
 
 
 def ensure(settings: Settings, engine: DockerClient, recipe: Recipe | None = None) -> BaseRecord:

@@ -25,34 +25,30 @@ import socket
 import tarfile
 import time
 import tomllib
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Protocol
 
 import docker.errors
 import httpx
 from docker import DockerClient
 
-from scripts.build.base_image import BaseRecord
 from scripts.core import engine, paths, proc
 from scripts.core.errors import (
     BuildError,
     ParamError,
-    ReportError,
     ToolError,
     ToolFailed,
     Unhealthy,
     WorkflowError,
 )
 from scripts.core.options import choice_var, flag_var
+from scripts.core.records import BaseRecord, ImageRecord, read_platform_records, write_record
 from scripts.core.settings import Settings
 
 logger = logging.getLogger(__name__)
 
 SUPPORTED_PLATFORMS = ("linux/amd64", "linux/arm64")
-CANDIDATE_LABEL = "io.zeroport.candidate"
-POLL = 0.5
 #: Seconds a foreign-arch image gets to turn healthy under qemu (Python starts ~50x slower).
 FOREIGN_TIMEOUT = 180.0
 SOURCE = "https://github.com/zeroport/zeroport"
@@ -139,45 +135,6 @@ class Provenance:
                 f"cannot read the commit to build from ({exc}); build from a git checkout"
             ) from None
         return cls(version=version, revision=revision + ("-dirty" if dirty else ""), epoch=epoch)
-
-
-class Deployable(Protocol):
-    """What a deploy needs to know of an image: its tag and its ID."""
-
-    @property
-    def tag(self) -> str:
-        """A tag that names the image in the engine."""
-
-    @property
-    def id(self) -> str:
-        """The image ID (``sha256:...``)."""
-
-
-@dataclass(frozen=True, kw_only=True)
-class ImageRecord:
-    """One built image as ``build/image.json`` records it."""
-
-    tag: str
-    id: str
-    platform: str
-    size: int
-    layers: tuple[str, ...]
-    base: str
-    version: str
-    revision: str
-    created: str
-
-    def to_json(self) -> dict[str, object]:
-        """The record as JSON-ready data."""
-        return {**asdict(self), "layers": list(self.layers)}
-
-    @classmethod
-    def from_json(cls, data: dict[str, object]) -> ImageRecord:
-        """Read a record written by :meth:`to_json`."""
-        try:
-            return cls(**{**data, "layers": tuple(data["layers"])})  # type: ignore[arg-type]
-        except (KeyError, TypeError) as exc:
-            raise ReportError(f"not an image record: {exc}") from None
 
 
 def parse_platforms(value: str) -> tuple[str, ...]:
@@ -339,30 +296,6 @@ def rewrite_config_times(archive: bytes, epoch: int, tag: str) -> tuple[bytes, s
     return output.getvalue(), f"sha256:{digest}"
 
 
-def write_record(records: list[ImageRecord], path: Path = paths.IMAGE_RECORD) -> None:
-    """Write ``build/image.json``: the host-platform image first, then any others."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    data = {"image": records[0].to_json(), "platforms": {r.platform: r.to_json() for r in records}}
-    path.write_text(json.dumps(data, indent=2) + "\n")
-
-
-def read_record(path: Path = paths.IMAGE_RECORD) -> ImageRecord:
-    """The host-platform image recorded by the last ``doit image``."""
-    try:
-        data = json.loads(path.read_text())
-    except FileNotFoundError:
-        raise ReportError(f"{path} is missing; build the image first: doit image") from None
-    except ValueError as exc:
-        raise ReportError(f"{path} is not JSON ({exc}); rebuild: doit image") from None
-    return ImageRecord.from_json(data["image"])
-
-
-def read_platform_records(path: Path = paths.IMAGE_RECORD) -> list[ImageRecord]:
-    """Every platform's image recorded by the last ``doit image``."""
-    data = json.loads(path.read_text())
-    return [ImageRecord.from_json(item) for item in data["platforms"].values()]
-
-
 def binfmt_ready(arch: str, binfmt_dir: Path = Path("/proc/sys/fs/binfmt_misc")) -> bool:
     """Linux only: True when the kernel runs ``arch`` binaries through qemu-user-static."""
     names = {"arm64": "qemu-aarch64", "amd64": "qemu-x86_64"}
@@ -371,52 +304,6 @@ def binfmt_ready(arch: str, binfmt_dir: Path = Path("/proc/sys/fs/binfmt_misc"))
         return entry.read_text().startswith("enabled")
     except OSError:
         return False
-
-
-def run_until_healthy(
-    docker_engine: DockerClient, image: str, timeout: float, platform: str | None = None
-) -> None:
-    """Run ``image`` alone, hardened as in the stack, until healthy; :class:`Unhealthy` if not."""
-    container = docker_engine.containers.run(
-        image,
-        detach=True,
-        read_only=True,
-        cap_drop=["ALL"],
-        security_opt=["no-new-privileges:true"],
-        user="1000:1000",
-        init=True,
-        network_mode="none",
-        mem_limit="384m",
-        pids_limit=64,
-        labels={CANDIDATE_LABEL: "1"},
-        platform=platform,
-    )
-    try:
-        status = wait_healthy(docker_engine, str(container.id), timeout)
-        if status != "healthy":
-            logs = container.logs(tail=3).decode(errors="replace").strip().splitlines()
-            raise Unhealthy(
-                f"the image {image} did not turn healthy within {timeout:g} s "
-                f"(state: {status}; last log line: {logs[-1] if logs else 'none'})"
-            )
-        logger.info("candidate %s is healthy", image)
-    finally:
-        container.remove(force=True)
-
-
-def wait_healthy(docker_engine: DockerClient, container_id: str, timeout: float) -> str:
-    """Poll a container's health until healthy, unhealthy, exited or ``timeout``; its state."""
-    deadline = time.monotonic() + timeout
-    state = "starting"
-    while time.monotonic() < deadline:
-        attrs = docker_engine.api.inspect_container(container_id)["State"]
-        if attrs["Status"] in {"exited", "dead"}:
-            return f"exited {attrs['ExitCode']}"
-        state = (attrs.get("Health") or {}).get("Status", "none")
-        if state in {"healthy", "unhealthy"}:
-            return str(state)
-        time.sleep(POLL)
-    return f"{state} after {timeout:g} s"
 
 
 def step(platforms: str = "", extras: str = "0", loop: str = "uvloop") -> None:
@@ -495,7 +382,7 @@ def serves_root(docker_engine: DockerClient, record: ImageRecord, timeout: float
         security_opt=["no-new-privileges:true"],
         user="1000:1000",
         ports={"8080/tcp": ("127.0.0.1", port)},
-        labels={CANDIDATE_LABEL: "1"},
+        labels={engine.CANDIDATE_LABEL: "1"},
     )
     deadline = time.monotonic() + timeout
     try:

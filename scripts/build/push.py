@@ -17,9 +17,9 @@ import docker.errors
 import httpx
 from docker import DockerClient
 
-from scripts.build.image import ImageRecord, read_platform_records
 from scripts.core import engine, paths, proc
 from scripts.core.errors import DeployError
+from scripts.core.records import ImageRecord, read_platform_records
 from scripts.core.settings import Settings
 
 logger = logging.getLogger(__name__)

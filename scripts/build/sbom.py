@@ -31,11 +31,11 @@ from cyclonedx.output.json import JsonV1Dot6
 from docker import DockerClient
 from packageurl import PackageURL
 
-from scripts.build.image import ImageRecord, read_record
 from scripts.core import engine, paths
 from scripts.core.errors import GateFailed, ReportError, ToolMissing
+from scripts.core.records import ImageRecord, read_record
 from scripts.core.settings import Settings
-from scripts.scan import trivy
+from scripts.scan import write_trivy_sbom
 
 logger = logging.getLogger(__name__)
 
@@ -179,9 +179,7 @@ def compare_with_trivy(
 ) -> None:
     """Check ``document`` against trivy's SBOM of ``image``; :class:`GateFailed` if they differ."""
     try:
-        theirs = trivy.write_sbom(
-            image, output=TRIVY_SBOM, options=trivy.TrivyOptions(), env=settings.tool_env()
-        )
+        theirs = write_trivy_sbom(image, output=TRIVY_SBOM, env=settings.tool_env())
     except ToolMissing as error:
         if not allow_missing:
             raise

@@ -17,6 +17,7 @@ import platform
 import shutil
 import socket
 import sys
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from importlib.util import find_spec
@@ -27,7 +28,7 @@ import docker.errors
 from docker import DockerClient
 
 from scripts.core import proc
-from scripts.core.errors import EngineError, PortInUse, ToolError, ToolMissing
+from scripts.core.errors import EngineError, PortInUse, ToolError, ToolMissing, Unhealthy
 from scripts.core.settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -198,3 +199,55 @@ def require_port(host: str, port: int) -> None:
 def _first_line(exc: BaseException) -> str:
     text = str(exc).strip().splitlines()
     return text[0][:200] if text else type(exc).__name__
+
+
+#: The label of a candidate container run before a release is replaced (ADR 0012).
+CANDIDATE_LABEL = "io.zeroport.candidate"
+#: Seconds between two looks at a container's health.
+HEALTH_POLL = 0.5
+
+
+def run_until_healthy(
+    docker_engine: DockerClient, image: str, timeout: float, platform: str | None = None
+) -> None:
+    """Run ``image`` alone, hardened as in the stack, until healthy; :class:`Unhealthy` if not."""
+    container = docker_engine.containers.run(
+        image,
+        detach=True,
+        read_only=True,
+        cap_drop=["ALL"],
+        security_opt=["no-new-privileges:true"],
+        user="1000:1000",
+        init=True,
+        network_mode="none",
+        mem_limit="384m",
+        pids_limit=64,
+        labels={CANDIDATE_LABEL: "1"},
+        platform=platform,
+    )
+    try:
+        status = wait_healthy(docker_engine, str(container.id), timeout)
+        if status != "healthy":
+            logs = container.logs(tail=3).decode(errors="replace").strip().splitlines()
+            raise Unhealthy(
+                f"the image {image} did not turn healthy within {timeout:g} s "
+                f"(state: {status}; last log line: {logs[-1] if logs else 'none'})"
+            )
+        logger.info("candidate %s is healthy", image)
+    finally:
+        container.remove(force=True)
+
+
+def wait_healthy(docker_engine: DockerClient, container_id: str, timeout: float) -> str:
+    """Poll a container's health until healthy, unhealthy, exited or ``timeout``; its state."""
+    deadline = time.monotonic() + timeout
+    state = "starting"
+    while time.monotonic() < deadline:
+        attrs = docker_engine.api.inspect_container(container_id)["State"]
+        if attrs["Status"] in {"exited", "dead"}:
+            return f"exited {attrs['ExitCode']}"
+        state = (attrs.get("Health") or {}).get("Status", "none")
+        if state in {"healthy", "unhealthy"}:
+            return str(state)
+        time.sleep(HEALTH_POLL)
+    return f"{state} after {timeout:g} s"

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from docker import DockerClient
 
-from scripts.core import engine, paths
+from scripts.core import engine, paths, records
 from scripts.core.options import StackOptions
 from scripts.core.settings import Settings
 from scripts.deploy import releases, stack, verify
@@ -18,9 +18,9 @@ logger = logging.getLogger(__name__)
 def rollback(
     settings: Settings,
     docker_engine: DockerClient,
-    current: stack.StackRecord,
+    current: records.StackRecord,
     history: Path = paths.RELEASES,
-) -> stack.StackRecord:
+) -> records.StackRecord:
     """Redeploy the release before ``current`` with its options; record it; the new stack."""
     target = releases.previous(history)
     options = StackOptions.from_vars(
@@ -41,7 +41,7 @@ def rollback(
 def step() -> None:
     """doit rollback: roll the recorded stack back one release, verify it, record it."""
     settings = Settings.from_env()
-    record = rollback(settings, engine.client(settings), stack.StackRecord.read())
+    record = rollback(settings, engine.client(settings), records.StackRecord.read())
     record.write()
     verify.step()
     logger.info("%s runs again", record.image)

@@ -15,7 +15,6 @@ import json
 import logging
 import stat
 import time
-from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -24,8 +23,8 @@ import docker.errors
 import yaml
 from docker import DockerClient
 
-from scripts.build.image import Deployable, read_record, run_until_healthy
 from scripts.core import engine, paths, proc
+from scripts.core.engine import run_until_healthy
 from scripts.core.errors import (
     DeployError,
     PortInUse,
@@ -36,6 +35,7 @@ from scripts.core.errors import (
 )
 from scripts.core.options import DeployTarget, EndpointMode, Mode, StackOptions
 from scripts.core.poll import poll_until
+from scripts.core.records import STACK_RECORD, Deployable, StackRecord, read_record
 from scripts.core.settings import MINUTES, Settings
 from scripts.deploy import releases, swarm
 
@@ -45,40 +45,8 @@ COMPOSE_FILES = {
     Mode.LOCAL: (paths.COMPOSE, paths.CONTAINERS / "compose.local.yaml"),
     Mode.TUNNEL: (paths.COMPOSE, paths.CONTAINERS / "compose.tunnel.yaml"),
 }
-STACK_RECORD = paths.BUILD / "stack.json"
 COMPOSE_TIMEOUT = 5 * MINUTES
 POLL = 0.5
-
-
-@dataclass(frozen=True, kw_only=True)
-class StackRecord:
-    """What ``up`` started: the doit target that ``verify`` and ``down`` read."""
-
-    project: str
-    mode: str
-    target: str
-    image: str
-    image_id: str
-    replicas: int
-    port: int
-    url: str | None
-    network: str
-    started: str
-
-    def write(self, path: Path = STACK_RECORD) -> None:
-        """Record the running stack."""
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(asdict(self), indent=2) + "\n")
-
-    @classmethod
-    def read(cls, path: Path = STACK_RECORD) -> StackRecord:
-        """The stack the last ``up`` started."""
-        try:
-            return cls(**json.loads(path.read_text()))
-        except FileNotFoundError:
-            raise ReportError(f"{path} is missing: nothing is deployed; run: doit deploy") from None
-        except (ValueError, TypeError) as exc:
-            raise ReportError(f"{path} is not a stack record ({exc}); run: doit up") from None
 
 
 def compose_argv(settings: Settings, options: StackOptions) -> list[str]:

@@ -31,8 +31,8 @@ from scripts.core import engine, paths
 from scripts.core.checks import Check
 from scripts.core.errors import VerifyError
 from scripts.core.options import Mode
+from scripts.core.records import StackRecord
 from scripts.core.settings import Settings
-from scripts.deploy.stack import StackRecord
 from tunnel.spec import load_spec
 
 logger = logging.getLogger(__name__)

@@ -32,7 +32,6 @@ from typing import TypeAlias
 from rich.console import Console
 from rich.table import Table
 
-from scripts.build.image import read_record
 from scripts.core import paths
 from scripts.core.checks import Check, listing
 from scripts.core.errors import (
@@ -46,6 +45,7 @@ from scripts.core.errors import (
     ToolTimeout,
     WorkflowError,
 )
+from scripts.core.records import read_record
 from scripts.core.settings import Settings
 from scripts.scan import auditors, trivy
 from scripts.scan.findings import Finding, Ignored, IgnoreEntry, IgnorePolicy, Severity, blocking

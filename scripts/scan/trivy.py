@@ -158,9 +158,10 @@ def scan_image(
 
 
 def write_sbom(
-    image: str, *, output: Path, options: TrivyOptions, env: Mapping[str, str]
+    image: str, *, output: Path, env: Mapping[str, str], options: TrivyOptions | None = None
 ) -> dict[str, object]:
     """Have trivy write its CycloneDX SBOM of ``image`` to ``output``; the parsed document."""
+    options = options or TrivyOptions()
     output.parent.mkdir(parents=True, exist_ok=True)
     output.unlink(missing_ok=True)
     argv = sbom_argv(image, output=output, options=options)

@@ -32,7 +32,7 @@ from docker import DockerClient
 
 from scripts.core.checks import Check, listing
 from scripts.core.errors import AuditError
-from scripts.scan.secrets_scan import (
+from scripts.scan import (
     secret_file_kind,
     secret_in_command,
     secret_kinds,

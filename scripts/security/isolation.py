@@ -34,13 +34,13 @@ import docker.errors
 from docker import DockerClient
 from docker.models.containers import Container
 
+from scripts import deploy
 from scripts.core import proc
 from scripts.core.checks import Check, listing
 from scripts.core.errors import DeployError, ToolError
 from scripts.core.options import Mode, StackOptions
 from scripts.core.poll import poll_until
 from scripts.core.settings import Settings
-from scripts.deploy import stack
 
 logger = logging.getLogger(__name__)
 
@@ -221,8 +221,8 @@ def topology(
 ) -> Iterator[tuple[Container, Container, Container]]:
     """The tunnel topology with stand-ins: (app, connector, sentinel); removed on exit."""
     options = StackOptions(mode=Mode.TUNNEL, project=project, token_file=Path(os.devnull))
-    argv = stack.compose_argv(settings, options)
-    env = stack.compose_env(settings, options, image)
+    argv = deploy.compose_argv(settings, options)
+    env = deploy.compose_env(settings, options, image)
     try:
         try:
             proc.run(
@@ -273,8 +273,8 @@ def remove(settings: Settings, docker_engine: DockerClient, project: str = PROJE
             logger.warning("could not remove network %s: %s", network.name, exc)
     options = StackOptions(mode=Mode.TUNNEL, project=project, token_file=Path(os.devnull))
     proc.run(
-        [*stack.compose_argv(settings, options), "down", "--remove-orphans"],
-        env=stack.compose_env(settings, options, "unused"),
+        [*deploy.compose_argv(settings, options), "down", "--remove-orphans"],
+        env=deploy.compose_env(settings, options, "unused"),
         timeout=120,
         check=False,
     )

@@ -25,7 +25,6 @@ from __future__ import annotations
 import json
 import logging
 import platform
-import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
@@ -35,22 +34,21 @@ from urllib.parse import urlsplit
 
 import httpx
 from docker import DockerClient
-from docker.models.containers import Container
 
-from scripts.build.image import read_record
-from scripts.core import engine, paths, proc
-from scripts.core.checks import Check, failed, listing
+from scripts import deploy
+from scripts.core import engine, paths, proc, records
+from scripts.core.checks import Check, failed
 from scripts.core.errors import DeployError, GateFailed, ReportError, ToolError
 from scripts.core.options import Mode, StackOptions, read_vars, var, variables_of
 from scripts.core.poll import poll_until
+from scripts.core.records import read_record
 from scripts.core.settings import Settings
-from scripts.deploy import stack
-from scripts.security import attacks, waf_edge
+from scripts.security import attacks, churn, waf_edge
+from scripts.security.cases import cases
 from scripts.security.container_audit import ExpectedPorts, audit_containers, audit_image
 from scripts.security.headers import Grade, grade_check, grade_headers, rank
 from scripts.security.isolation import PROJECT as ISOLATION_PROJECT
 from scripts.security.isolation import isolation_checks
-from scripts.security.probe import Holdings, probe
 from tunnel.spec import TunnelSpec, load_spec
 from tunnel.waf import check_rules
 
@@ -65,13 +63,6 @@ FRESH_PROJECT = "zpsec"
 UP_TIMEOUT = 120.0
 HEALTH_TIMEOUT = 15.0
 COMMAND = "doit security"
-#: Seconds after the churn flood by which the service must have let every client go.
-CHURN_SETTLE = 2.0
-#: Clients that warm the service up before its holdings are read as the baseline.
-CHURN_WARMUP = 200
-#: How much more the service may hold after the flood than before it.
-CHURN_FD_SLACK = 8
-CHURN_RSS_SLACK = 5 * 1024 * 1024
 
 
 def _grade(name: str, value: str) -> str:
@@ -241,8 +232,8 @@ def target_stack(
         yield deployed
         return
     stack_options = StackOptions(project=options.project, port=options.fresh_port)
-    argv = stack.compose_argv(settings, stack_options)
-    env = stack.compose_env(settings, stack_options, image)
+    argv = deploy.compose_argv(settings, stack_options)
+    env = deploy.compose_env(settings, stack_options, image)
     engine.require_port("127.0.0.1", options.fresh_port)
     logger.info(
         "starting a throwaway local stack %s on 127.0.0.1:%d", options.project, options.fresh_port
@@ -269,18 +260,22 @@ def target_stack(
 def tunnel_deployed() -> bool:
     """Whether the deployed stack is in tunnel mode: only then is there an edge to test."""
     try:
-        return stack.StackRecord.read().mode == Mode.TUNNEL.value
+        return records.StackRecord.read().mode == Mode.TUNNEL.value
     except ReportError:
         return False
 
 
 def _deployed(docker_engine: DockerClient) -> StackUnderTest | None:
     try:
-        record = stack.StackRecord.read()
+        record = records.StackRecord.read()
     except ReportError:
         logger.info("nothing is deployed: testing a throwaway local stack")
         return None
-    if record.url is None or record.target != "compose" or not stack.running(docker_engine, record):
+    if (
+        record.url is None
+        or record.target != "compose"
+        or not deploy.running(docker_engine, record)
+    ):
         logger.info(
             "the deployed %s:%s stack is not a running local compose stack on loopback: "
             "testing a throwaway local stack",
@@ -375,7 +370,7 @@ def attack_section(
 ) -> list[Check]:
     """The hostile requests, slowloris and a burst; then the service must be healthy."""
     restarts = _restarts(docker_engine, target)
-    case_list = attacks.cases(target.host_header)
+    case_list = cases(target.host_header)
     checks = list(attacks.run_cases(target.host, target.port, case_list))
     checks.append(
         attacks.slowloris(
@@ -387,60 +382,12 @@ def attack_section(
             target.host, target.port, target.host_header, connections=options.burst_connections
         )
     )
-    checks += churn_checks(docker_engine, target, options.churn_clients)
+    containers = docker_engine.containers.list(filters={"label": target.label})
+    checks += churn.checks(
+        containers, target.host, target.port, target.host_header, options.churn_clients
+    )
     checks.append(healthy_after(docker_engine, client, target, restarts))
     return checks
-
-
-def churn_checks(docker_engine: DockerClient, target: StackUnderTest, clients: int) -> list[Check]:
-    """Clients that connect, ask and hang up: all answered, and none of them kept (ADR 0013)."""
-    containers = docker_engine.containers.list(filters={"label": target.label})
-    attacks.churn(target.host, target.port, target.host_header, clients=CHURN_WARMUP)
-    time.sleep(CHURN_SETTLE)
-    before = _holdings(containers)
-    flood = attacks.churn(target.host, target.port, target.host_header, clients=clients)
-    time.sleep(CHURN_SETTLE)
-    return judge_churn(flood, before, _holdings(containers))
-
-
-def judge_churn(flood: attacks.Churn, before: Holdings, after: Holdings) -> list[Check]:
-    """The churn case's checks: every client answered; sockets, descriptors and memory let go."""
-    failures = listing(f"{what}: {count}" for what, count in sorted(flood.failures.items()))
-    grown = after.rss - before.rss
-    return [
-        Check(
-            id="ATK-CHURN",
-            title=f"{flood.clients} clients that connect, ask and hang up are all answered",
-            ok=flood.answered == flood.clients > 0,
-            evidence=f"{flood.answered} of {flood.clients} answered 200 in {flood.seconds:.1f} s"
-            + (f"; not answered: {failures}" if flood.failures else ""),
-        ),
-        Check(
-            id="ATK-CHURN-RELEASED",
-            title=f"{CHURN_SETTLE:g} s after the churn, no socket is left in CLOSE-WAIT and "
-            "descriptors are back to where they were",
-            ok=after.close_wait == 0 and after.fds <= before.fds + CHURN_FD_SLACK,
-            evidence=f"CLOSE-WAIT {after.close_wait}; descriptors {before.fds} before, "
-            f"{after.fds} after (slack {CHURN_FD_SLACK})",
-        ),
-        Check(
-            id="ATK-CHURN-MEMORY",
-            title=f"the churn leaves RSS within {CHURN_RSS_SLACK >> 20} MiB of where it was",
-            ok=grown < CHURN_RSS_SLACK,
-            evidence=f"RSS {before.rss / MIB:.1f} MiB before, {after.rss / MIB:.1f} MiB after "
-            f"({grown / MIB:+.1f} MiB)",
-        ),
-    ]
-
-
-def _holdings(containers: list[Container]) -> Holdings:
-    readings = [probe(container) for container in containers]
-    return Holdings(
-        processes=sum(r.processes for r in readings),
-        fds=sum(r.fds for r in readings),
-        rss=sum(r.rss for r in readings),
-        close_wait=sum(r.close_wait for r in readings),
-    )
 
 
 def _restarts(docker_engine: DockerClient, target: StackUnderTest) -> dict[str, int]:

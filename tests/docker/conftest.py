@@ -19,9 +19,10 @@ import pytest
 from docker import DockerClient
 
 from scripts.build import base_image, image
-from scripts.build.image import ImageRecord, Provenance
-from scripts.core import engine, proc
+from scripts.build.image import Provenance
+from scripts.core import engine, proc, records
 from scripts.core.errors import EngineError
+from scripts.core.records import ImageRecord
 from scripts.core.settings import Settings
 
 
@@ -47,7 +48,7 @@ def docker_engine(request: pytest.FixtureRequest, settings: Settings) -> DockerC
 
 
 @pytest.fixture(scope="session")
-def base(settings: Settings, docker_engine: DockerClient) -> base_image.BaseRecord:
+def base(settings: Settings, docker_engine: DockerClient) -> records.BaseRecord:
     return base_image.ensure(settings, docker_engine)
 
 
@@ -60,7 +61,7 @@ def provenance(settings: Settings) -> Provenance:
 def built(
     settings: Settings,
     docker_engine: DockerClient,
-    base: base_image.BaseRecord,
+    base: records.BaseRecord,
     provenance: Provenance,
 ) -> ImageRecord:
     """The project's image for this host, built from the checkout (cached builds are quick)."""

@@ -17,8 +17,8 @@ from scripts.bench import run as bench
 from scripts.bench import servers, service
 from scripts.bench.gate import targets
 from scripts.bench.options import BenchOptions
-from scripts.build.image import ImageRecord
 from scripts.core.errors import GateFailed
+from scripts.core.records import ImageRecord
 from scripts.core.settings import Settings
 
 

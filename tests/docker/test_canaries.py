@@ -33,7 +33,7 @@ from scripts.bench import run as bench
 from scripts.bench.gate import absolute_checks
 from scripts.bench.options import BenchOptions
 from scripts.bench.report import BenchResult
-from scripts.build.image import ImageRecord
+from scripts.core.records import ImageRecord
 from scripts.core.settings import Settings
 from scripts.deploy import verify
 from scripts.security import run as security

@@ -16,8 +16,8 @@ import pytest
 from docker import DockerClient
 from docker.models.containers import Container
 
-from scripts.build.image import ImageRecord
-from scripts.security import attacks
+from scripts.core.records import ImageRecord
+from scripts.security.churn import churn
 from scripts.security.probe import Holdings, probe
 from tests.docker.conftest import wait_http
 
@@ -55,13 +55,13 @@ def test_clients_that_hang_up_leave_no_socket_descriptor_or_memory_behind(
     docker_engine: DockerClient, built: ImageRecord
 ) -> None:
     with service(docker_engine, built.tag) as (container, address):
-        attacks.churn(address, 8080, address, clients=200)
+        churn(address, 8080, address, clients=200)
         before = settled(container)
 
-        churn = attacks.churn(address, 8080, address, clients=2000)
+        flood = churn(address, 8080, address, clients=2000)
         after = settled(container)
 
-    assert churn.answered == 2000
+    assert flood.answered == 2000
     assert after.close_wait == 0
     assert after.fds <= before.fds + 2
     assert after.rss - before.rss < 5 << 20

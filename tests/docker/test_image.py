@@ -15,8 +15,9 @@ from builder import elf, strip
 from docker import DockerClient
 
 from scripts.build import image
-from scripts.build.base_image import BaseRecord
-from scripts.build.image import ImageRecord, Provenance
+from scripts.build.image import Provenance
+from scripts.core import engine
+from scripts.core.records import BaseRecord, ImageRecord
 from scripts.core.settings import Settings
 from tests.docker.conftest import free_port, wait_http
 
@@ -140,7 +141,7 @@ def test_health_check_turns_healthy_and_stop_exits_0_within_2_s(
     docker_engine: DockerClient, running: tuple[str, int]
 ) -> None:
     container_id, _ = running
-    assert image.wait_healthy(docker_engine, container_id, 60) == "healthy"
+    assert engine.wait_healthy(docker_engine, container_id, 60) == "healthy"
     container = docker_engine.containers.get(container_id)
     started = time.monotonic()
     container.stop(timeout=10)

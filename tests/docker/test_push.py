@@ -13,9 +13,8 @@ import pytest
 from docker import DockerClient
 
 from scripts.build import image, push
-from scripts.build.base_image import BaseRecord
-from scripts.build.image import ImageRecord
 from scripts.core import proc
+from scripts.core.records import BaseRecord, ImageRecord
 from scripts.core.settings import Settings
 from tests.docker.conftest import free_port
 

@@ -7,8 +7,9 @@ from pathlib import Path
 import httpx
 from docker import DockerClient
 
-from scripts.build.image import ImageRecord
+from scripts.core import records
 from scripts.core.options import StackOptions
+from scripts.core.records import ImageRecord
 from scripts.core.settings import Settings
 from scripts.deploy import releases, rollback, stack
 from tests.docker.conftest import free_port
@@ -20,7 +21,7 @@ def deploy(
     options: StackOptions,
     image: ImageRecord,
     history: Path,
-) -> stack.StackRecord:
+) -> records.StackRecord:
     record = stack.up(settings, docker_engine, options, image)
     releases.record(record, revision=image.revision, path=history)
     return record

@@ -27,15 +27,15 @@ from docker import DockerClient
 from docker.models.containers import Container
 
 from scripts.bench.servers import server_kwargs
-from scripts.build.base_image import BaseRecord
-from scripts.build.image import ImageRecord, wait_healthy
 from scripts.core import engine, proc
 from scripts.core.checks import Check
+from scripts.core.engine import wait_healthy
 from scripts.core.options import StackOptions
+from scripts.core.records import BaseRecord, ImageRecord
 from scripts.core.settings import Settings
 from scripts.deploy import stack
 from scripts.security import run as security
-from scripts.security.attacks import cases
+from scripts.security.cases import cases
 from scripts.security.container_audit import ExpectedPorts, audit_image, container_checks
 from scripts.security.isolation import isolation_checks
 from tests.docker.conftest import free_port

@@ -15,11 +15,10 @@ import pytest
 import yaml
 from docker import DockerClient
 
-from scripts.build import image
-from scripts.build.image import ImageRecord
-from scripts.core import paths, proc
+from scripts.core import engine, paths, proc
 from scripts.core.errors import DeployError, PortInUse, Unhealthy
 from scripts.core.options import Mode, StackOptions
+from scripts.core.records import ImageRecord
 from scripts.core.settings import Settings
 from scripts.deploy import stack, tunnel_steps, verify
 from scripts.scan import audit, auditors
@@ -267,7 +266,7 @@ def test_tunnel_topology_connector_reaches_app_by_name_and_app_reaches_nothing(
         user="1000:1000",
     )
     try:
-        image.wait_healthy(docker_engine, str(sentinel.id), 60)
+        engine.wait_healthy(docker_engine, str(sentinel.id), 60)
         sentinel.reload()
         sentinel_ip = sentinel.attrs["NetworkSettings"]["Networks"][f"{project}_egress"][
             "IPAddress"

@@ -14,9 +14,9 @@ import pytest
 from docker import DockerClient
 from docker.models.containers import Container
 
-from scripts.build.image import ImageRecord
 from scripts.core.errors import Unhealthy
 from scripts.core.options import DeployTarget, EndpointMode, StackOptions
+from scripts.core.records import ImageRecord
 from scripts.core.settings import Settings
 from scripts.deploy import stack
 

@@ -12,9 +12,10 @@ import docker.errors
 import pytest
 
 from scripts.build import base_image
-from scripts.build.base_image import BaseRecord, Recipe, _pinned, _repository
+from scripts.build.base_image import Recipe, _pinned, _repository
 from scripts.core import paths, proc
 from scripts.core.errors import EngineError, ReportError, ToolFailed
+from scripts.core.records import BaseRecord
 from scripts.core.settings import Settings
 
 DIGEST = "sha256:" + "d" * 64

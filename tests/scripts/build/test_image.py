@@ -11,9 +11,11 @@ from pathlib import Path
 import pytest
 
 from scripts.build import image
-from scripts.build.image import ImageRecord, Provenance, parse_platforms, rewrite_config_times
+from scripts.build.image import Provenance, parse_platforms, rewrite_config_times
+from scripts.core import records
 from scripts.core.engine import BuildCli
 from scripts.core.errors import BuildError, ParamError, ReportError, ToolFailed
+from scripts.core.records import ImageRecord
 from scripts.core.settings import Settings
 
 EPOCH = 1_700_000_000
@@ -168,17 +170,17 @@ def _record(platform: str) -> ImageRecord:
 def test_image_record_round_trips_with_the_host_platform_first(tmp_path: Path) -> None:
     records = [_record("linux/amd64"), _record("linux/arm64")]
     path = tmp_path / "build" / "image.json"
-    image.write_record(records, path)
-    assert image.read_record(path) == records[0]
-    assert image.read_platform_records(path) == records
+    records.write_record(records, path)
+    assert records.read_record(path) == records[0]
+    assert records.read_platform_records(path) == records
 
 
 def test_a_missing_or_broken_image_record_says_what_to_run(tmp_path: Path) -> None:
     with pytest.raises(ReportError, match="is missing; build the image first: doit image"):
-        image.read_record(tmp_path / "image.json")
+        records.read_record(tmp_path / "image.json")
     (tmp_path / "image.json").write_text("{")
     with pytest.raises(ReportError, match="is not JSON"):
-        image.read_record(tmp_path / "image.json")
+        records.read_record(tmp_path / "image.json")
     with pytest.raises(ReportError, match="not an image record"):
         ImageRecord.from_json({"tag": "x"})
 

@@ -11,10 +11,10 @@ import pytest
 from builder.debs import Package as DebPackage
 
 from scripts.build import sbom
-from scripts.build.image import ImageRecord
 from scripts.build.sbom import Package, bom, packages
 from scripts.core import engine, paths
 from scripts.core.errors import GateFailed, ReportError, ToolMissing
+from scripts.core.records import ImageRecord
 
 LIBC_STATUS = DebPackage(
     "libc6",

@@ -19,9 +19,10 @@ import pytest
 from scripts.core import engine, paths
 from scripts.core.errors import DeployError, PortInUse, ReportError
 from scripts.core.options import StackOptions
+from scripts.core.records import StackRecord
 from scripts.core.settings import Settings
 from scripts.deploy import stack
-from scripts.deploy.stack import StackRecord, compose_argv, compose_env, preflight
+from scripts.deploy.stack import compose_argv, compose_env, preflight
 
 FIXTURES = Path(__file__).parents[1] / "fixtures" / "compose"
 IMAGE_ID = "sha256:" + "9" * 64

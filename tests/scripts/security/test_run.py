@@ -9,9 +9,7 @@ import pytest
 from scripts.core.checks import Check
 from scripts.core.errors import GateFailed, ParamError, ReportError
 from scripts.security import run as security
-from scripts.security.attacks import Churn
 from scripts.security.headers import grade_findings
-from scripts.security.probe import Holdings
 from scripts.security.run import SecurityOptions, SecurityReport, waf_section
 from tunnel.spec import TunnelSpec, load_spec
 from tunnel.waf import FirewallRule, RateLimit
@@ -145,57 +143,6 @@ def test_reading_a_missing_or_foreign_report_is_one_clear_error(tmp_path: Path) 
     (tmp_path / "other.json").write_text("[1, 2]")
     with pytest.raises(ReportError, match="not a security report"):
         security.read_report(tmp_path / "other.json")
-
-
-def holdings(*, fds: int = 7, rss_mib: float = 43.0, close_wait: int = 0) -> Holdings:
-    return Holdings(processes=1, fds=fds, rss=int(rss_mib * MIB), close_wait=close_wait)
-
-
-def churn(answered: int = 5000, **failures: int) -> Churn:
-    return Churn(clients=5000, answered=answered, seconds=3.3, failures=failures)
-
-
-def verdicts(checks: list[Check]) -> dict[str, bool]:
-    return {check.id: check.ok for check in checks}
-
-
-def test_a_service_that_lets_every_client_go_passes_the_churn_case() -> None:
-    checks = security.judge_churn(churn(), holdings(), holdings(fds=8, rss_mib=44.1))
-
-    assert verdicts(checks) == {
-        "ATK-CHURN": True,
-        "ATK-CHURN-RELEASED": True,
-        "ATK-CHURN-MEMORY": True,
-    }
-    assert "5000 of 5000 answered 200" in checks[0].evidence
-    assert "+1.1 MiB" in checks[2].evidence
-
-
-def test_sockets_left_in_close_wait_fail_the_churn_case() -> None:
-    # What Hypercorn without app/connections.py leaves: every client's socket, and its memory.
-    after = holdings(fds=5007, rss_mib=105.0, close_wait=5000)
-
-    checks = security.judge_churn(churn(), holdings(), after)
-
-    assert verdicts(checks) == {
-        "ATK-CHURN": True,
-        "ATK-CHURN-RELEASED": False,
-        "ATK-CHURN-MEMORY": False,
-    }
-    assert "CLOSE-WAIT 5000" in checks[1].evidence
-
-
-def test_descriptors_kept_without_close_wait_fail_too() -> None:
-    checks = security.judge_churn(churn(), holdings(), holdings(fds=7 + 50))
-
-    assert not verdicts(checks)["ATK-CHURN-RELEASED"]
-
-
-def test_clients_not_answered_fail_the_churn_case_and_are_named() -> None:
-    checks = security.judge_churn(churn(4990, reset=10), holdings(), holdings())
-
-    assert not checks[0].ok
-    assert "reset: 10" in checks[0].evidence
 
 
 def test_every_security_variable_is_declared_once_and_read() -> None:

@@ -24,6 +24,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from scripts.core.records import StackRecord
 from scripts.security import run as security
 from scripts.security import waf_edge
 from scripts.security.run import SecurityReport, waf_section
@@ -178,7 +179,7 @@ def test_local_mode_has_no_edge_and_says_so() -> None:
 def test_the_edge_is_tested_only_when_the_deployed_stack_is_in_tunnel_mode(
     monkeypatch: pytest.MonkeyPatch, mode: str, edge_expected: bool
 ) -> None:
-    record = security.stack.StackRecord(
+    record = StackRecord(
         project="zp",
         mode=mode,
         target="compose",
@@ -190,7 +191,7 @@ def test_the_edge_is_tested_only_when_the_deployed_stack_is_in_tunnel_mode(
         network="zp_origin",
         started="2026-12-01T00:00:00Z",
     )
-    monkeypatch.setattr(security.stack.StackRecord, "read", classmethod(lambda cls: record))
+    monkeypatch.setattr(StackRecord, "read", classmethod(lambda cls: record))
 
     assert security.tunnel_deployed() is edge_expected
 
@@ -199,6 +200,6 @@ def test_nothing_deployed_means_no_edge(monkeypatch: pytest.MonkeyPatch) -> None
     def missing(cls: object) -> object:
         raise security.ReportError("build/stack.json is missing")
 
-    monkeypatch.setattr(security.stack.StackRecord, "read", classmethod(missing))
+    monkeypatch.setattr(StackRecord, "read", classmethod(missing))
 
     assert security.tunnel_deployed() is False

@@ -1,0 +1,138 @@
+"""The records the stages hand each other under ``build/``: what was built, from which base,
+and what is deployed. Each is written by its own task (``doit base_image``, ``image``, ``up``)
+and read by the tasks that follow; they are the stages' shared vocabulary.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Protocol
+
+from scripts.core import paths
+from scripts.core.errors import ReportError
+
+#: What ``up`` started; ``verify``, ``down`` and ``security`` read it.
+STACK_RECORD = paths.BUILD / "stack.json"
+
+
+class Deployable(Protocol):
+    """What a deploy needs to know of an image: its tag and its ID."""
+
+    @property
+    def tag(self) -> str:
+        """A tag that names the image in the engine."""
+
+    @property
+    def id(self) -> str:
+        """The image ID (``sha256:...``)."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class ImageRecord:
+    """One built image as ``build/image.json`` records it."""
+
+    tag: str
+    id: str
+    platform: str
+    size: int
+    layers: tuple[str, ...]
+    base: str
+    version: str
+    revision: str
+    created: str
+
+    def to_json(self) -> dict[str, object]:
+        """The record as JSON-ready data."""
+        return {**asdict(self), "layers": list(self.layers)}
+
+    @classmethod
+    def from_json(cls, data: dict[str, object]) -> ImageRecord:
+        """Read a record written by :meth:`to_json`."""
+        try:
+            return cls(**{**data, "layers": tuple(data["layers"])})  # type: ignore[arg-type]
+        except (KeyError, TypeError) as exc:
+            raise ReportError(f"not an image record: {exc}") from None
+
+
+def write_record(records: list[ImageRecord], path: Path = paths.IMAGE_RECORD) -> None:
+    """Write ``build/image.json``: the host-platform image first, then any others."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    data = {"image": records[0].to_json(), "platforms": {r.platform: r.to_json() for r in records}}
+    path.write_text(json.dumps(data, indent=2) + "\n")
+
+
+def read_record(path: Path = paths.IMAGE_RECORD) -> ImageRecord:
+    """The host-platform image recorded by the last ``doit image``."""
+    try:
+        data = json.loads(path.read_text())
+    except FileNotFoundError:
+        raise ReportError(f"{path} is missing; build the image first: doit image") from None
+    except ValueError as exc:
+        raise ReportError(f"{path} is not JSON ({exc}); rebuild: doit image") from None
+    return ImageRecord.from_json(data["image"])
+
+
+def read_platform_records(path: Path = paths.IMAGE_RECORD) -> list[ImageRecord]:
+    """Every platform's image recorded by the last ``doit image``."""
+    data = json.loads(path.read_text())
+    return [ImageRecord.from_json(item) for item in data["platforms"].values()]
+
+
+@dataclass(frozen=True, kw_only=True)
+class BaseRecord:
+    """Which base image the build uses, and where it came from."""
+
+    requested: str
+    ref: str
+    id: str
+    source: str  # "local", "pulled" or "debootstrap"
+
+    def write(self, path: Path = paths.BASE_RECORD) -> None:
+        """Record this base for the image build (the doit target)."""
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(asdict(self), indent=2) + "\n")
+
+    @classmethod
+    def read(cls, path: Path = paths.BASE_RECORD) -> BaseRecord:
+        """The base recorded by the last ``doit base_image``."""
+        try:
+            return cls(**json.loads(path.read_text()))
+        except FileNotFoundError:
+            raise ReportError(f"{path} is missing; run: doit base_image") from None
+        except (ValueError, TypeError) as exc:
+            raise ReportError(
+                f"{path} is not a base-image record ({exc}); rerun: doit base_image"
+            ) from None
+
+
+@dataclass(frozen=True, kw_only=True)
+class StackRecord:
+    """What ``up`` started: the doit target that ``verify`` and ``down`` read."""
+
+    project: str
+    mode: str
+    target: str
+    image: str
+    image_id: str
+    replicas: int
+    port: int
+    url: str | None
+    network: str
+    started: str
+
+    def write(self, path: Path = STACK_RECORD) -> None:
+        """Record the running stack."""
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(asdict(self), indent=2) + "\n")
+
+    @classmethod
+    def read(cls, path: Path = STACK_RECORD) -> StackRecord:
+        """The stack the last ``up`` started."""
+        try:
+            return cls(**json.loads(path.read_text()))
+        except FileNotFoundError:
+            raise ReportError(f"{path} is missing: nothing is deployed; run: doit deploy") from None
+        except (ValueError, TypeError) as exc:
+            raise ReportError(f"{path} is not a stack record ({exc}); run: doit up") from None

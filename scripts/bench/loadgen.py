@@ -76,7 +76,8 @@ def ensure_image(settings: Settings, docker_engine: DockerClient) -> str:
 
 def command(url: str, *, connections: int, duration: float, threads: int) -> list[str]:
     """wrk's arguments (after the program name) with the spreading script."""
-    argv = wrk.argv(url, connections=connections, duration=duration, threads=threads)
+    load = wrk.WrkLoad(url=url, connections=connections, duration=duration, threads=threads)
+    argv = load.argv()
     return [*argv[1:-1], "--script", SPREAD, argv[-1]]
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
-from typing import Final
+from typing import Any, Final
 
 from scripts.core.errors import ParamError
 from scripts.core.options import read_vars, var, variables_of
@@ -88,6 +88,18 @@ class BenchOptions:
     def from_vars(cls, variables: Mapping[str, str]) -> BenchOptions:
         """``doit bench``'s variables; :class:`ParamError` names a bad one."""
         return replace(cls(), **read_vars(cls, variables))
+
+    @classmethod
+    def one_point(cls, connections: int, **changes: Any) -> BenchOptions:
+        """One point at ``connections`` and no other phase; ``changes`` turn phases on."""
+        quiet: dict[str, Any] = {
+            "hold": 0,
+            "idle_hold": 0,
+            "soak": 0,
+            "workers": (),
+            "scaling": False,
+        }
+        return cls(**quiet | {"concurrency": (connections,), "reference": connections} | changes)
 
     def planned_seconds(self) -> float:
         """Seconds of load the run will put on, for the progress bar."""

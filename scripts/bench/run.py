@@ -99,14 +99,14 @@ class Run:
         self, url: str, connections: int, duration: float, timeout: float | None = None
     ) -> Load:
         """wrk on this host against ``url``."""
-        return lambda: wrk.run(
-            url,
-            env=self.settings.tool_env(),
+        load = wrk.WrkLoad(
+            url=url,
             connections=connections,
             duration=duration,
             threads=min(self.options.threads, connections),
             timeout=timeout,
         )
+        return lambda: wrk.run(load, env=self.settings.tool_env())
 
     def measure(
         self, label: str, loaded: list[Container], work: Callable[[], T]
@@ -217,60 +217,60 @@ def soak(run: Run, url: str, box: Container, sampler: Sampler) -> Soak:
     return Soak(rounds=points, samples=samples, settle=options.soak_round)
 
 
-def _connections(run: Run, wanted: int) -> tuple[int, int]:
-    limit = servers.raise_fd_limit(wanted + FD_HEADROOM)
-    return (wanted if limit >= wanted + FD_HEADROOM else max(1, limit - FD_HEADROOM)), limit
-
-
 def busy_hold(run: Run, url: str, box: Container) -> Hold:
     """``options.hold`` connections that keep asking, for ``hold_duration`` seconds."""
-    options = run.options
-    connections, limit = _connections(run, options.hold)
-    # A generous timeout: at this concurrency an answer takes seconds, and a slow answer is
-    # still an answer; what the hold asks is whether the service keeps serving, and survives.
-    load = run.host_wrk(url, connections, options.hold_duration, timeout=options.hold_duration)
-    result, usage = run.measure(f"busy hold c={connections}", [box], load)
-    return Hold(
-        kind="busy",
-        connections=connections,
-        duration=options.hold_duration,
-        answered=result.requests,
-        errors=result.failures,
-        mem_peak=usage.mem_peak,
-        mem_steady=usage.mem_steady,
-        survival=servers.survived(box, url),
-        note=_limited(options.hold, connections, limit),
-    )
+    seconds = run.options.hold_duration
+
+    def load(connections: int) -> tuple[int, int, str]:
+        # A generous timeout: at this concurrency an answer takes seconds, and a slow answer
+        # is still an answer; what the hold asks is whether the service keeps serving.
+        result = run.host_wrk(url, connections, seconds, timeout=seconds)()
+        return result.requests, result.failures, ""
+
+    return _hold(run, url, box, kind="busy", wanted=run.options.hold, seconds=seconds, load=load)
 
 
 def idle_hold(run: Run, url: str, box: Container) -> Hold:
     """``options.idle_hold`` keep-alive connections that asked once, idle ``idle_duration`` s."""
-    options = run.options
-    connections, limit = _connections(run, options.idle_hold)
+    seconds = run.options.idle_duration
     host, _, port = url.removeprefix("http://").rstrip("/").partition(":")
-    outcome, usage = run.measure(
-        f"idle hold c={connections}",
-        [box],
-        lambda: idle.hold(host, int(port), connections=connections, seconds=options.idle_duration),
+
+    def load(connections: int) -> tuple[int, int, str]:
+        outcome = idle.hold(host, int(port), connections=connections, seconds=seconds)
+        return outcome.held, outcome.errors, f"opened and asked in {outcome.ramp:.1f} s"
+
+    return _hold(
+        run, url, box, kind="idle", wanted=run.options.idle_hold, seconds=seconds, load=load
+    )
+
+
+def _hold(
+    run: Run,
+    url: str,
+    box: Container,
+    *,
+    kind: str,
+    wanted: int,
+    seconds: float,
+    load: Callable[[int], tuple[int, int, str]],
+) -> Hold:
+    """``wanted`` connections (fewer if the open-files limit says so) held by ``load``, which
+    answers (answered, errors, a note); then whether the service survived."""
+    limit = servers.raise_fd_limit(wanted + FD_HEADROOM)
+    connections = wanted if limit >= wanted + FD_HEADROOM else max(1, limit - FD_HEADROOM)
+    (answered, errors, note), usage = run.measure(
+        f"{kind} hold c={connections}", [box], lambda: load(connections)
     )
     return Hold(
-        kind="idle",
+        kind=kind,
         connections=connections,
-        duration=options.idle_duration,
-        answered=outcome.held,
-        errors=outcome.errors,
+        duration=seconds,
+        answered=answered,
+        errors=errors,
         mem_peak=usage.mem_peak,
         mem_steady=usage.mem_steady,
         survival=servers.survived(box, url),
-        note="; ".join(
-            filter(
-                None,
-                [
-                    f"opened and asked in {outcome.ramp:.1f} s",
-                    _limited(options.idle_hold, connections, limit),
-                ],
-            )
-        ),
+        note="; ".join(filter(None, [note, _limited(wanted, connections, limit)])),
     )
 
 

@@ -21,7 +21,7 @@ import json
 import logging
 import sys
 from collections.abc import Sequence
-from dataclasses import asdict
+from dataclasses import asdict, replace
 
 from scripts.bench import run
 from scripts.bench.gate import absolute_checks, targets
@@ -34,20 +34,18 @@ from scripts.core.settings import Settings
 
 REPORT = paths.BENCH_DIR / "service.json"
 #: The service benchmark's defaults: one point, five rounds, the idle hold, nothing else.
-DEFAULTS = BenchOptions(
-    targets=(SERVICE, STOCK, CEILING),
-    concurrency=(64,),
-    reference=64,
-    duration=10,
-    warmup=3,
-    rounds=5,
-    hold=0,
-    idle_hold=10_000,
-    idle_duration=10,
-    soak=0,
-    workers=(),
-    scaling=False,
-    bench_port=18230,
+DEFAULTS = BenchOptions.one_point(
+    64, targets=(SERVICE, STOCK, CEILING), rounds=5, idle_hold=10_000, bench_port=18230
+)
+
+#: The command's numeric flags: flag, the BenchOptions field it sets, its type, its help.
+_FLAGS: tuple[tuple[str, str, type[float] | type[int], str], ...] = (
+    ("--duration", "duration", float, "seconds measured per run"),
+    ("--warmup", "warmup", float, "seconds of warm-up per server"),
+    ("--connections", "reference", int, "wrk connections"),
+    ("--rounds", "rounds", int, "rounds of every server; medians are reported"),
+    ("--idle-hold", "idle_hold", int, "idle keep-alive connections held, 0 skips"),
+    ("--port", "bench_port", int, "first loopback port of the servers"),
 )
 
 
@@ -58,62 +56,23 @@ def parse_args(argv: Sequence[str] | None) -> BenchOptions:
         description="Benchmark the shipped service against stock Quart on the Hypercorn CLI "
         "and a raw ASGI ceiling, in containers, with wrk.",
     )
-    parser.add_argument(
-        "--duration",
-        type=float,
-        default=DEFAULTS.duration,
-        help="seconds measured per run (default: %(default)s)",
-    )
-    parser.add_argument(
-        "--warmup",
-        type=float,
-        default=DEFAULTS.warmup,
-        help="seconds of warm-up per server (default: %(default)s)",
-    )
-    parser.add_argument(
-        "--connections",
-        type=int,
-        default=DEFAULTS.reference,
-        help="wrk connections (default: %(default)s)",
-    )
-    parser.add_argument(
-        "--rounds",
-        type=int,
-        default=DEFAULTS.rounds,
-        help="rounds of every server; medians are reported (default: %(default)s)",
-    )
-    parser.add_argument(
-        "--idle-hold",
-        type=int,
-        default=DEFAULTS.idle_hold,
-        help="idle keep-alive connections held, 0 skips (default: %(default)s)",
-    )
+    for flag, field, kind, help_text in _FLAGS:
+        parser.add_argument(
+            flag,
+            dest=field,
+            type=kind,
+            default=getattr(DEFAULTS, field),
+            help=f"{help_text} (default: %(default)s)",
+        )
     parser.add_argument(
         "--targets",
         default=",".join(DEFAULTS.targets),
         help=f"comma-separated, from {','.join(TARGETS)}; service first (default: %(default)s)",
     )
-    parser.add_argument(
-        "--port",
-        type=int,
-        default=DEFAULTS.bench_port,
-        help="first loopback port of the servers (default: %(default)s)",
-    )
     args = parser.parse_args(argv)
     names = tuple(name.strip() for name in args.targets.split(",") if name.strip())
-    return BenchOptions(
-        **{
-            **asdict(DEFAULTS),
-            "targets": names,
-            "concurrency": (args.connections,),
-            "reference": args.connections,
-            "duration": args.duration,
-            "warmup": args.warmup,
-            "rounds": args.rounds,
-            "idle_hold": args.idle_hold,
-            "bench_port": args.port,
-        }
-    )
+    flags = {field: getattr(args, field) for _, field, _, _ in _FLAGS}
+    return replace(DEFAULTS, targets=names, concurrency=(args.reference,), **flags)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

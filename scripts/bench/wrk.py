@@ -158,61 +158,50 @@ def parse(output: str) -> WrkResult:
     )
 
 
-def argv(
-    url: str,
-    *,
-    connections: int,
-    duration: float,
-    threads: int = 1,
-    timeout: float | None = None,
-    latency: bool = True,
-    headers: Sequence[str] = (),
-) -> list[str]:
-    """The wrk command line for one run; :class:`ParamError` for impossible values."""
-    if not url.startswith(("http://", "https://")):
-        raise ParamError("url", url, "an http:// or https:// URL")
-    if threads < 1:
-        raise ParamError("threads", threads, "at least 1")
-    if connections < threads:
-        raise ParamError("connections", connections, f"at least the thread count ({threads})")
-    if duration < 1:
-        raise ParamError("duration", duration, "at least 1 second")
-    command = ["wrk", "-t", str(threads), "-c", str(connections), "-d", f"{round(duration)}s"]
-    if timeout is not None:
-        command += ["--timeout", f"{max(1, round(timeout))}s"]
-    if latency:
-        command.append("--latency")
-    for header in headers:
-        command += ["-H", header]
-    command.append(url)
-    return command
+@dataclass(frozen=True, kw_only=True)
+class WrkLoad:
+    """One wrk run: what it loads and how; impossible values are a :class:`ParamError`."""
+
+    url: str
+    connections: int
+    duration: float
+    threads: int = 1
+    timeout: float | None = None
+    latency: bool = True
+    headers: Sequence[str] = ()
+
+    def __post_init__(self) -> None:
+        if not self.url.startswith(("http://", "https://")):
+            raise ParamError("url", self.url, "an http:// or https:// URL")
+        if self.threads < 1:
+            raise ParamError("threads", self.threads, "at least 1")
+        if self.connections < self.threads:
+            raise ParamError(
+                "connections", self.connections, f"at least the thread count ({self.threads})"
+            )
+        if self.duration < 1:
+            raise ParamError("duration", self.duration, "at least 1 second")
+
+    def argv(self) -> list[str]:
+        """The wrk command line."""
+        command = ["wrk", "-t", str(self.threads), "-c", str(self.connections)]
+        command += ["-d", f"{round(self.duration)}s"]
+        if self.timeout is not None:
+            command += ["--timeout", f"{max(1, round(self.timeout))}s"]
+        if self.latency:
+            command.append("--latency")
+        for header in self.headers:
+            command += ["-H", header]
+        command.append(self.url)
+        return command
 
 
-def run(
-    url: str,
-    *,
-    env: Mapping[str, str],
-    connections: int,
-    duration: float,
-    threads: int = 1,
-    timeout: float | None = None,
-    latency: bool = True,
-    headers: Sequence[str] = (),
-) -> WrkResult:
-    """Load ``url`` with wrk for ``duration`` seconds and return what it measured."""
-    command = argv(
-        url,
-        connections=connections,
-        duration=duration,
-        threads=threads,
-        timeout=timeout,
-        latency=latency,
-        headers=headers,
-    )
+def run(load: WrkLoad, *, env: Mapping[str, str]) -> WrkResult:
+    """Load ``load.url`` with wrk for ``load.duration`` seconds; what it measured."""
     result = proc.run(
-        command,
+        load.argv(),
         env=env,
-        timeout=round(duration) + RUN_MARGIN,
-        hint=f"is something answering on {url}?",
+        timeout=round(load.duration) + RUN_MARGIN,
+        hint=f"is something answering on {load.url}?",
     )
     return parse(result.stdout)

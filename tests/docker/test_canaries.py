@@ -50,18 +50,8 @@ SECURITY_OPTIONS = security.SecurityOptions(
     churn_clients=1000,
 )
 #: A short bench: one point at 32 connections and a hold above the 2,000 a canary dies at.
-BENCH_OPTIONS = BenchOptions(
-    concurrency=(32,),
-    reference=32,
-    duration=3,
-    warmup=1,
-    rounds=1,
-    hold=3000,
-    hold_duration=3,
-    idle_hold=0,
-    soak=0,
-    workers=(),
-    scaling=False,
+BENCH_OPTIONS = BenchOptions.one_point(
+    32, duration=3, warmup=1, rounds=1, hold=3000, hold_duration=3
 )
 DOCKERFILE = """\
 FROM {image}

@@ -115,14 +115,14 @@ def test_sizes_are_binary(value: str, unit: str, expected: int) -> None:
 
 
 def test_the_command_line() -> None:
-    assert wrk.argv(
-        "http://127.0.0.1:8080/",
+    assert wrk.WrkLoad(
+        url="http://127.0.0.1:8080/",
         connections=64,
         duration=10,
         threads=2,
         timeout=5,
         headers=["Host: example.com"],
-    ) == [
+    ).argv() == [
         "wrk",
         "-t",
         "2",
@@ -158,7 +158,7 @@ def test_impossible_runs_are_refused_before_starting(kwargs: dict[str, object], 
     options.update(kwargs)
 
     with pytest.raises(ParamError) as caught:
-        wrk.argv(**options)  # type: ignore[arg-type]
+        wrk.WrkLoad(**options)  # type: ignore[arg-type]
 
     assert caught.value.name == name
 
@@ -183,7 +183,7 @@ def fake_wrk(directory: Path, *, output: str, exit_code: int = 0) -> dict[str, s
 def test_run_drives_wrk_and_reads_its_report(tmp_path: Path) -> None:
     env = fake_wrk(tmp_path, output=fixture("latency_ok.txt"))
 
-    result = wrk.run("http://127.0.0.1:9103/", env=env, connections=64, duration=3)
+    result = wrk.run(wrk.WrkLoad(url="http://127.0.0.1:9103/", connections=64, duration=3), env=env)
 
     assert result.requests == 8876
     assert (tmp_path / "argv.txt").read_text().split("\n") == [
@@ -198,17 +198,21 @@ def test_run_drives_wrk_and_reads_its_report(tmp_path: Path) -> None:
     ]
 
 
+#: A run against the discard port, where nothing answers.
+REFUSED = wrk.WrkLoad(url="http://127.0.0.1:9/", connections=4, duration=1)
+
+
 def test_a_failing_wrk_is_a_tool_failure_with_its_last_line(tmp_path: Path) -> None:
     env = fake_wrk(
         tmp_path, output="unable to connect to 127.0.0.1:9 Connection refused\n", exit_code=1
     )
 
     with pytest.raises(ToolFailed, match="Connection refused") as caught:
-        wrk.run("http://127.0.0.1:9/", env=env, connections=4, duration=1)
+        wrk.run(REFUSED, env=env)
 
     assert "is something answering on http://127.0.0.1:9/?" in str(caught.value)
 
 
 def test_a_missing_wrk_says_how_to_install_it(tmp_path: Path) -> None:
     with pytest.raises(ToolMissing, match="apt-get install wrk"):
-        wrk.run("http://127.0.0.1:9/", env={"PATH": str(tmp_path)}, connections=4, duration=1)
+        wrk.run(REFUSED, env={"PATH": str(tmp_path)})

@@ -57,33 +57,15 @@ def choice_var(variables: Mapping[str, str], name: str, kind: type[E], default: 
         raise ParamError(name, value, allowed) from None
 
 
-def integer_var(variables: Mapping[str, str], name: str, default: int, low: int, high: int) -> int:
-    """An integer variable within ``low``-``high``, or ``default`` when it is not given."""
-    value = variables.get(name)
-    if value is None:
-        return default
+def number_var(value: str, name: str, kind: type[float], low: float, high: float) -> float:
+    """``value`` as a ``kind`` (int or float) within ``low``-``high``."""
     try:
-        number = int(value)
+        number = kind(value)
     except ValueError:
         number = low - 1
     if not low <= number <= high:
-        raise ParamError(name, value, f"an integer {low}-{high}")
-    return number
-
-
-def number_var(
-    variables: Mapping[str, str], name: str, default: float, low: float, high: float
-) -> float:
-    """A number variable within ``low``-``high``, or ``default`` when it is not given."""
-    value = variables.get(name)
-    if value is None:
-        return default
-    try:
-        number = float(value)
-    except ValueError:
-        number = low - 1
-    if not low <= number <= high:
-        raise ParamError(name, value, f"a number {low:g}-{high:g}")
+        what = "an integer" if kind is int else "a number"
+        raise ParamError(name, value, f"{what} {low:g}-{high:g}")
     return number
 
 
@@ -134,10 +116,8 @@ def read_vars(cls: type, variables: Mapping[str, str]) -> dict[str, Any]:
             values[name] = Path(variables[name])
         elif kind is bool:
             values[name] = flag_var(variables, name, bool(declared.default))
-        elif kind is int:
-            values[name] = integer_var(variables, name, 0, int(low), int(high))
-        elif kind is float:
-            values[name] = number_var(variables, name, 0.0, low, high)
+        elif kind in {int, float}:
+            values[name] = number_var(variables[name], name, kind, low, high)
         else:
             values[name] = integers_var(variables, name, int(low), int(high))
     return values

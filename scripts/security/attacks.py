@@ -27,6 +27,7 @@ import asyncio
 import re
 import socket
 import time
+from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
@@ -278,26 +279,30 @@ def slowloris(
     )
 
 
-async def _one(host: str, port: int, payload: bytes, timeout: float) -> int | None:
+async def ask(host: str, port: int, payload: bytes, timeout: float) -> str:
+    """One client: connect, send ``payload``, read the whole answer, close. Its status code,
+    or ``timeout``, ``reset`` or ``not HTTP``."""
     try:
         async with asyncio.timeout(timeout):
             reader, writer = await asyncio.open_connection(host, port)
             try:
                 writer.write(payload)
-                await writer.drain()
-                data = await reader.read()
+                head = await reader.readuntil(b"\r\n\r\n")
+                length = re.search(rb"(?i)\r\ncontent-length:\s*([0-9]+)", head)
+                if length is not None:
+                    await reader.readexactly(int(length.group(1)))
             finally:
                 writer.close()
-    except (OSError, TimeoutError):
-        return None
-    statuses, _ = answer_statuses(data)
-    return statuses[0] if statuses else None
+    except TimeoutError:
+        return "timeout"
+    except (OSError, asyncio.IncompleteReadError, asyncio.LimitOverrunError):
+        return "reset"
+    match = STATUS_LINE.match(head)
+    return match.group(1).decode() if match else "not HTTP"
 
 
-async def _burst(
-    host: str, port: int, payload: bytes, count: int, timeout: float
-) -> list[int | None]:
-    return list(await asyncio.gather(*(_one(host, port, payload, timeout) for _ in range(count))))
+async def _burst(host: str, port: int, payload: bytes, count: int, timeout: float) -> list[str]:
+    return list(await asyncio.gather(*(ask(host, port, payload, timeout) for _ in range(count))))
 
 
 def burst(
@@ -307,10 +312,7 @@ def burst(
     started = time.monotonic()
     statuses = asyncio.run(_burst(host, port, get("/", host_header), connections, timeout))
     took = time.monotonic() - started
-    counts: dict[str, int] = {}
-    for status in statuses:
-        key = str(status) if status is not None else "no answer"
-        counts[key] = counts.get(key, 0) + 1
+    counts = Counter(statuses)
     after = timed_get(host, port, host_header)
     ok = counts.get("200", 0) == connections and after is not None
     return Check(

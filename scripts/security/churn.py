@@ -10,14 +10,13 @@ stack under test; what the service holds before and after it is read inside its 
 from __future__ import annotations
 
 import asyncio
-import re
 import time
 from dataclasses import dataclass, field
 
 from docker.models.containers import Container
 
 from scripts.core.checks import Check, listing
-from scripts.security.attacks import STATUS_LINE, TIMEOUT
+from scripts.security.attacks import TIMEOUT, ask
 from scripts.security.probe import Holdings, probe
 
 MIB = 1 << 20
@@ -41,27 +40,6 @@ class Churn:
     failures: dict[str, int] = field(default_factory=dict)
 
 
-async def _ask_and_hang_up(host: str, port: int, payload: bytes, timeout: float) -> str:
-    """One client: connect, send ``payload``, read the whole answer, close. Its status."""
-    try:
-        async with asyncio.timeout(timeout):
-            reader, writer = await asyncio.open_connection(host, port)
-            try:
-                writer.write(payload)
-                head = await reader.readuntil(b"\r\n\r\n")
-                length = re.search(rb"(?i)\r\ncontent-length:\s*([0-9]+)", head)
-                if length is not None:
-                    await reader.readexactly(int(length.group(1)))
-            finally:
-                writer.close()
-    except TimeoutError:
-        return "timeout"
-    except (OSError, asyncio.IncompleteReadError, asyncio.LimitOverrunError):
-        return "reset"
-    match = STATUS_LINE.match(head)
-    return match.group(1).decode() if match else "not HTTP"
-
-
 async def _churn(
     host: str, port: int, payload: bytes, *, clients: int, workers: int, time_limit: float
 ) -> tuple[int, dict[str, int]]:
@@ -73,7 +51,7 @@ async def _churn(
         nonlocal remaining
         while remaining > 0 and time.monotonic() < deadline:
             remaining -= 1
-            outcome = await _ask_and_hang_up(host, port, payload, TIMEOUT)
+            outcome = await ask(host, port, payload, TIMEOUT)
             outcomes[outcome] = outcomes.get(outcome, 0) + 1
 
     await asyncio.gather(*(worker() for _ in range(workers)))

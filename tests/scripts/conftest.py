@@ -3,10 +3,30 @@
 from __future__ import annotations
 
 import shutil
+from dataclasses import replace
+from typing import Any
 
 import pytest
 
+from scripts.core.records import StackRecord
 from scripts.core.settings import Settings
+
+
+def stack_record(**changes: Any) -> StackRecord:
+    """A record of a stack deployed in tunnel mode on compose; ``changes`` override fields."""
+    record = StackRecord(
+        project="zp",
+        mode="tunnel",
+        target="compose",
+        image="zeroport:abc",
+        image_id="sha256:abc",
+        replicas=1,
+        port=8080,
+        url=None,
+        network="zp_origin",
+        started="2026-11-29T00:00:00Z",
+    )
+    return replace(record, **changes)
 
 
 @pytest.fixture

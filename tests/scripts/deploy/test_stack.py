@@ -23,6 +23,7 @@ from scripts.core.records import StackRecord
 from scripts.core.settings import Settings
 from scripts.deploy import stack
 from scripts.deploy.stack import compose_argv, compose_env, preflight
+from tests.scripts.conftest import stack_record
 
 FIXTURES = Path(__file__).parents[1] / "fixtures" / "compose"
 IMAGE_ID = "sha256:" + "9" * 64
@@ -223,17 +224,8 @@ def test_swarm_publishes_no_loopback_port_so_the_port_is_not_checked(
 
 
 def test_stack_record_round_trips_and_a_missing_one_says_deploy(tmp_path: Path) -> None:
-    record = StackRecord(
-        project="p1",
-        mode="local",
-        target="compose",
-        image="zeroport:abc",
-        image_id=IMAGE_ID,
-        replicas=1,
-        port=8080,
-        url="http://127.0.0.1:8080",
-        network="p1_local",
-        started="2026-11-29T10:00:00Z",
+    record = stack_record(
+        project="p1", mode="local", image_id=IMAGE_ID, url="http://127.0.0.1:8080"
     )
     record.write(tmp_path / "stack.json")
     assert StackRecord.read(tmp_path / "stack.json") == record

@@ -30,6 +30,7 @@ from scripts.deploy.verify import (
     verified,
 )
 from tests.app.support import LOCAL, Running, running_server, running_service
+from tests.scripts.conftest import stack_record
 
 GOOD_HEADERS = [
     ("content-type", "text/plain; charset=utf-8"),
@@ -257,21 +258,6 @@ class _Engine:
         return self.connectors
 
 
-def _record() -> verify.StackRecord:
-    return verify.StackRecord(
-        project="zp",
-        mode="tunnel",
-        target="compose",
-        image="zeroport:abc",
-        image_id="sha256:abc",
-        replicas=1,
-        port=8080,
-        url=None,
-        network="zp_origin",
-        started="2026-11-29T00:00:00Z",
-    )
-
-
 def _edge(headers: list[tuple[str, str]]) -> httpx.Client:
     def answer(request: httpx.Request) -> httpx.Response:
         assert request.url.scheme == "https"
@@ -285,7 +271,7 @@ def test_tunnel_mode_passes_with_ready_connectors_and_an_answer_through_the_edge
     edge = [*GOOD_HEADERS, ("server", "cloudflare"), ("cf-ray", "8f0c1d2e3f4a5b6c-AMS")]
     report = verify.verify_tunnel(
         _Engine(connectors),  # type: ignore[arg-type]
-        _record(),
+        stack_record(),
         "https://app.example.com",
         _edge(edge),
     )
@@ -299,7 +285,7 @@ def test_tunnel_mode_passes_with_ready_connectors_and_an_answer_through_the_edge
 def test_an_answer_without_cf_ray_did_not_come_through_cloudflare() -> None:
     report = verify.verify_tunnel(
         _Engine([_Connector("zp-cloudflared-1", 0)]),  # type: ignore[arg-type]
-        _record(),
+        stack_record(),
         "https://app.example.com",
         _edge(GOOD_HEADERS),
     )
@@ -314,7 +300,7 @@ def test_a_connector_without_an_edge_connection_fails_before_the_public_url_is_t
     not_ready = _Connector("zp-cloudflared-2", 1, b"http://127.0.0.1:20241/ready returned 503")
     report = verify.verify_tunnel(
         _Engine([ready, not_ready]),  # type: ignore[arg-type]
-        _record(),
+        stack_record(),
         "https://app.example.com",
         httpx.Client(transport=httpx.MockTransport(unreachable)),
     )
@@ -326,7 +312,7 @@ def test_a_connector_without_an_edge_connection_fails_before_the_public_url_is_t
 def test_no_connector_running_is_a_failed_check() -> None:
     report = verify.verify_tunnel(
         _Engine([]),  # type: ignore[arg-type]
-        _record(),
+        stack_record(),
         "https://app.example.com",
         _edge(GOOD_HEADERS),
     )

@@ -122,6 +122,14 @@ def write_ignore(tmp_path: Path, text: str) -> Path:
     return path
 
 
+def policy_with(
+    tmp_path: Path, section: str, entry_id: str, statement: str, expired_at: str
+) -> IgnorePolicy:
+    """The policy of an ignore file with one entry in ``section``."""
+    entry = f"  - id: {entry_id}\n    statement: {statement}\n    expired_at: {expired_at}\n"
+    return IgnorePolicy.load(write_ignore(tmp_path, f"{section}:\n{entry}"))
+
+
 # --- reading reports -------------------------------------------------------------------------
 
 
@@ -255,16 +263,12 @@ def test_an_ignore_entry_in_any_id_form_accepts_the_real_reports_check(
     shared: Path, tmp_path: Path, written: str
 ) -> None:
     # Current trivy reports ID DS-0002 and no AVDID; older ones ID DS002, AVDID AVD-DS-0002.
-    policy = IgnorePolicy.load(
-        write_ignore(
-            tmp_path,
-            f"""\
-            misconfigurations:
-              - id: {written}
-                statement: the builder stage runs as root, the runtime as uid 1000
-                expired_at: 2030-01-01
-            """,
-        )
+    policy = policy_with(
+        tmp_path,
+        "misconfigurations",
+        written,
+        "the builder stage runs as root, the runtime as uid 1000",
+        "2030-01-01",
     )
 
     for report in (shared / "dockerfile.json", FIXTURES / "config.json"):
@@ -306,16 +310,12 @@ def test_severity_parses_any_case_and_refuses_unknown_levels() -> None:
 
 
 def test_ignore_entry_moves_finding_to_ignored_with_reason_and_date(tmp_path: Path) -> None:
-    policy = IgnorePolicy.load(
-        write_ignore(
-            tmp_path,
-            """\
-            vulnerabilities:
-              - id: CVE-2025-0001
-                statement: the parser is never fed untrusted input
-                expired_at: 2025-07-01
-            """,
-        )
+    policy = policy_with(
+        tmp_path,
+        "vulnerabilities",
+        "CVE-2025-0001",
+        "the parser is never fed untrusted input",
+        "2025-07-01",
     )
     findings = read_report(FIXTURES / "image.json")
 
@@ -333,17 +333,7 @@ def test_ignore_entry_moves_finding_to_ignored_with_reason_and_date(tmp_path: Pa
 
 
 def test_entry_lapses_on_its_expiry_date(tmp_path: Path) -> None:
-    policy = IgnorePolicy.load(
-        write_ignore(
-            tmp_path,
-            """\
-            vulnerabilities:
-              - id: CVE-2025-0001
-                statement: accepted
-                expired_at: "2025-06-01"
-            """,
-        )
-    )
+    policy = policy_with(tmp_path, "vulnerabilities", "CVE-2025-0001", "accepted", '"2025-06-01"')
 
     active, ignored = policy.apply([finding()], today=date(2025, 5, 31))
     assert (len(active), len(ignored)) == (0, 1)
@@ -425,17 +415,7 @@ def test_paths_limit_where_an_entry_applies(tmp_path: Path) -> None:
 
 
 def test_entry_applies_only_to_its_own_section(tmp_path: Path) -> None:
-    policy = IgnorePolicy.load(
-        write_ignore(
-            tmp_path,
-            """\
-            secrets:
-              - id: CVE-2025-0001
-                statement: wrong section
-                expired_at: 2030-01-01
-            """,
-        )
-    )
+    policy = policy_with(tmp_path, "secrets", "CVE-2025-0001", "wrong section", "2030-01-01")
     active, ignored = policy.apply([finding()], today=TODAY)
     assert (active, ignored) == ([finding()], [])
 

@@ -28,6 +28,7 @@ from scripts.core.records import StackRecord
 from scripts.security import run as security
 from scripts.security import waf_edge
 from scripts.security.run import SecurityReport, waf_section
+from tests.scripts.conftest import stack_record
 from tunnel.spec import TunnelSpec, load_spec
 
 SPEC = load_spec(Path(__file__).resolve().parents[3] / "tunnel.yaml")
@@ -179,18 +180,7 @@ def test_local_mode_has_no_edge_and_says_so() -> None:
 def test_the_edge_is_tested_only_when_the_deployed_stack_is_in_tunnel_mode(
     monkeypatch: pytest.MonkeyPatch, mode: str, edge_expected: bool
 ) -> None:
-    record = StackRecord(
-        project="zp",
-        mode=mode,
-        target="compose",
-        image="zeroport:abc",
-        image_id="sha256:abc",
-        replicas=1,
-        port=8080,
-        url=None,
-        network="zp_origin",
-        started="2026-12-01T00:00:00Z",
-    )
+    record = stack_record(mode=mode)
     monkeypatch.setattr(StackRecord, "read", classmethod(lambda cls: record))
 
     assert security.tunnel_deployed() is edge_expected

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import enum
+import functools
 import json
 import logging
 import re
@@ -330,23 +331,15 @@ def _jobs(options: AuditOptions, env: Mapping[str, str]) -> list[tuple[str, str,
     compose = targets.compose_files()
     code = [p for p in targets.code if p.is_dir()]
 
-    def image() -> list[Finding]:
-        return trivy.scan_image(
+    def image_scan(scanners: str, output: str) -> Callable[[], list[Finding]]:
+        return functools.partial(
+            trivy.scan_image,
             image=options.image,
             archive=options.image_archive,
-            output=out / "trivy-image.json",
+            output=out / output,
             options=options.trivy,
             env=env,
-        )
-
-    def image_secrets() -> list[Finding]:
-        return trivy.scan_image(
-            image=options.image,
-            archive=options.image_archive,
-            output=out / "trivy-image-secrets.json",
-            options=options.trivy,
-            env=env,
-            scanners="secret",
+            scanners=scanners,
         )
 
     def config() -> list[Finding]:
@@ -383,8 +376,12 @@ def _jobs(options: AuditOptions, env: Mapping[str, str]) -> list[tuple[str, str,
     no_lock = f"no {_shown(targets.requirements, root)} (the exported lock)"
     no_image = "no image given (--image NAME)"
     return [
-        ("trivy image", "trivy", image if has_image else no_image),
-        ("trivy image secrets", "trivy", image_secrets if has_image else no_image),
+        ("trivy image", "trivy", image_scan("vuln", "trivy-image.json") if has_image else no_image),
+        (
+            "trivy image secrets",
+            "trivy",
+            image_scan("secret", "trivy-image-secrets.json") if has_image else no_image,
+        ),
         ("trivy config", "trivy", config if has_dockerfile else no_dockerfile),
         ("trivy secrets", "trivy", secrets),
         ("hadolint", "hadolint", hadolint if has_dockerfile else no_dockerfile),

@@ -223,13 +223,21 @@ def test_root_user_in_dockerfile_fails_the_gate_through_hadolint(tmp_path: Path)
     assert any("DL3002 containers/Dockerfile:3" in line for line in report.failures())
 
 
-def test_clean_dockerfile_passes_hadolint(tmp_path: Path) -> None:
-    targets = checkout(tmp_path, dockerfile=CLEAN_DOCKERFILE)
+@pytest.mark.parametrize(
+    ("tool", "clean"),
+    [
+        ("hadolint", {"dockerfile": CLEAN_DOCKERFILE}),
+        ("bandit", {"code": CLEAN_CODE}),
+        ("compose-lint", {"compose": CLEAN_COMPOSE}),
+    ],
+)
+def test_a_clean_file_passes_its_linter(tmp_path: Path, tool: str, clean: dict[str, str]) -> None:
+    targets = checkout(tmp_path, **clean)
 
     report = run_audit(options(targets), env=env_with(tmp_path / "bin"))
 
-    assert by_name(report)["hadolint"].status is Status.RAN
-    assert by_name(report)["hadolint"].findings == ()
+    assert by_name(report)[tool].status is Status.RAN
+    assert by_name(report)[tool].findings == ()
     assert report.passed, report.failures()
 
 
@@ -243,15 +251,6 @@ def test_shell_true_fails_the_gate_through_bandit(tmp_path: Path) -> None:
     assert (shell.severity, shell.target, shell.line) == (Severity.HIGH, "app/main.py", 5)
     assert bandit.counts()["HIGH"] == 1
     assert not report.passed
-
-
-def test_clean_code_passes_bandit(tmp_path: Path) -> None:
-    targets = checkout(tmp_path, code=CLEAN_CODE)
-
-    report = run_audit(options(targets), env=env_with(tmp_path / "bin"))
-
-    assert by_name(report)["bandit"].status is Status.RAN
-    assert report.passed, report.failures()
 
 
 def test_code_bandit_cannot_parse_is_not_a_pass(tmp_path: Path) -> None:
@@ -278,16 +277,6 @@ def test_privileged_service_fails_the_gate_through_compose_lint(tmp_path: Path) 
         4,
     )
     assert not report.passed
-
-
-def test_hardened_compose_file_passes_compose_lint(tmp_path: Path) -> None:
-    targets = checkout(tmp_path, compose=CLEAN_COMPOSE)
-
-    report = run_audit(options(targets), env=env_with(tmp_path / "bin"))
-
-    assert by_name(report)["compose-lint"].status is Status.RAN
-    assert by_name(report)["compose-lint"].findings == ()
-    assert report.passed, report.failures()
 
 
 def test_unreadable_compose_file_is_not_a_pass(tmp_path: Path) -> None:

@@ -9,16 +9,15 @@ service name resolves to (dnsrr: one per replica), since wrk alone would load th
 
 from __future__ import annotations
 
-import hashlib
 import logging
+from pathlib import Path
 
-import docker.errors
 from docker import DockerClient
 from docker.types import Ulimit
 
-from scripts.bench import wrk
-from scripts.core import engine, paths, proc
-from scripts.core.errors import BuildError, ToolError, ToolFailed, ToolTimeout
+from scripts.bench import recipes, wrk
+from scripts.core import paths
+from scripts.core.errors import ToolFailed, ToolTimeout
 from scripts.core.poll import poll_until
 from scripts.core.records import BaseRecord
 from scripts.core.settings import Settings
@@ -35,43 +34,21 @@ NOFILE = 16384
 POLL = 0.5
 
 
-def tag(base_ref: str) -> str:
-    """The load generator's tag: the hash of its recipe and of the base it starts from."""
-    digest = hashlib.sha256(base_ref.encode())
-    for path in sorted(RECIPE.iterdir()):
-        if path.is_file():
-            digest.update(path.name.encode() + b"\0" + path.read_bytes())
-    return f"{NAME}:{digest.hexdigest()[:12]}"
+def recipe() -> list[Path]:
+    """The files the load generator's image is built from."""
+    return sorted(path for path in RECIPE.iterdir() if path.is_file())
 
 
 def ensure_image(settings: Settings, docker_engine: DockerClient) -> str:
     """Build the load generator unless an image of the same recipe is already there; its tag."""
-    base = BaseRecord.read()
-    name = tag(base.ref)
-    try:
-        docker_engine.images.get(name)
-        return name
-    except docker.errors.ImageNotFound:
-        pass
-    cli = engine.build_cli(settings)
-    argv = [
-        *cli.argv,
-        "--file",
-        str(RECIPE / "Dockerfile"),
-        "--build-arg",
-        f"BASE_IMAGE={base.ref}",
-        "--tag",
-        name,
-    ]
-    if settings.ca_bundle:
-        argv += ["--secret", f"id=ca_bundle,src={settings.ca_bundle}"]
-    argv.append(str(RECIPE))
-    logger.info("building the load generator %s (wrk from Debian)", name)
-    try:
-        proc.run(argv, env=settings.tool_env(**cli.env), timeout=settings.build_timeout)
-    except ToolError as exc:
-        raise BuildError(f"the load generator image did not build: {exc}") from None
-    return name
+    return recipes.ensure(
+        settings,
+        docker_engine,
+        name=NAME,
+        base_ref=BaseRecord.read().ref,
+        files=recipe(),
+        what="the load generator (wrk from Debian)",
+    )
 
 
 def command(url: str, *, connections: int, duration: float, threads: int) -> list[str]:

@@ -15,29 +15,25 @@ userland proxy, which costs as much CPU as a small server, stands in nobody's wa
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import resource
-import shutil
-import tempfile
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, Final
 
-import docker.errors
 import httpx
 from docker import DockerClient
 from docker.models.containers import Container
 from docker.types import LogConfig
 
 from scripts import deploy
+from scripts.bench import recipes
 from scripts.bench.options import CEILING, SERVICE, SERVICE_NOLOG, STOCK
 from scripts.bench.report import Survival
-from scripts.core import engine, paths, proc
-from scripts.core.errors import BuildError, ToolError, Unhealthy
+from scripts.core import engine, paths
+from scripts.core.errors import Unhealthy
 from scripts.core.options import StackOptions
 from scripts.core.poll import poll_until
 from scripts.core.records import BaseRecord
@@ -111,35 +107,15 @@ def _int(value: object) -> int | None:
 
 def stock_image(settings: Settings, docker_engine: DockerClient) -> str:
     """Build stock Quart on the Hypercorn CLI unless it is already built; its tag."""
-    base = BaseRecord.read()
-    digest = hashlib.sha256(base.ref.encode())
     sources = sorted(p for p in STOCK_RECIPE.iterdir() if p.is_file())
-    for path in [*sources, paths.REQUIREMENTS]:
-        digest.update(path.name.encode() + b"\0" + path.read_bytes())
-    tag = f"{STOCK_NAME}:{digest.hexdigest()[:12]}"
-    try:
-        docker_engine.images.get(tag)
-        return tag
-    except docker.errors.ImageNotFound:
-        pass
-    cli = engine.build_cli(settings)
-    with tempfile.TemporaryDirectory(prefix="zeroport-stock-") as scratch:
-        context = Path(scratch)
-        for path in [*sources, paths.REQUIREMENTS]:
-            shutil.copyfile(path, context / path.name)
-        argv = [*cli.argv, "--build-arg", f"BASE_IMAGE={base.ref}", "--tag", tag]
-        if settings.ca_bundle:
-            argv += ["--secret", f"id=ca_bundle,src={settings.ca_bundle}"]
-        logger.info("building %s: stock Quart on the Hypercorn CLI, for comparison", tag)
-        try:
-            proc.run(
-                [*argv, str(context)],
-                env=settings.tool_env(**cli.env),
-                timeout=settings.build_timeout,
-            )
-        except ToolError as exc:
-            raise BuildError(f"the stock baseline image did not build: {exc}") from None
-    return tag
+    return recipes.ensure(
+        settings,
+        docker_engine,
+        name=STOCK_NAME,
+        base_ref=BaseRecord.read().ref,
+        files=[*sources, paths.REQUIREMENTS],
+        what="stock Quart on the Hypercorn CLI (the comparison)",
+    )
 
 
 def wait_ready(url: str, timeout: float = READY_TIMEOUT) -> None:

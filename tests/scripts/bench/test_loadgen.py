@@ -20,15 +20,8 @@ def test_impossible_loads_are_refused_before_a_container_starts() -> None:
         loadgen.command("http://app:8080/", connections=1, duration=5, threads=2)
 
 
-def test_the_tag_follows_the_recipe_and_the_base() -> None:
-    first = loadgen.tag("zeroport-base/debian:trixie-minbase")
-    assert first == loadgen.tag("zeroport-base/debian:trixie-minbase")
-    assert first.startswith("zeroport-loadgen:")
-    assert first != loadgen.tag("debian:trixie-slim@sha256:" + "0" * 64)
-
-
 def test_the_recipe_installs_wrk_and_ships_the_spreading_script() -> None:
     dockerfile = (loadgen.RECIPE / "Dockerfile").read_text()
-    assert "apt-get install -y -q --no-install-recommends wrk" in dockerfile
+    assert "install -y -q --no-install-recommends wrk" in dockerfile
     assert "COPY spread.lua " + loadgen.SPREAD in dockerfile
     assert "thread.addr" in (loadgen.RECIPE / "spread.lua").read_text()

@@ -15,6 +15,7 @@ Writes ``build/bench/image.json``.
 from __future__ import annotations
 
 import argparse
+import functools
 import gzip
 import json
 import statistics
@@ -76,28 +77,21 @@ def rebuild_after_app_change(
         env = settings.tool_env()
         proc.run(["git", "clone", "--quiet", str(paths.ROOT), str(clone)], env=env, timeout=120)
         provenance = Provenance.of_checkout(settings, clone)
-        platform = f"linux/{settings.host_arch}"
-        before = build(
+        again = functools.partial(
+            build,
             settings,
             docker_engine,
-            platform=platform,
+            platform=f"linux/{settings.host_arch}",
             base_ref=base.ref,
             provenance=provenance,
             root=clone,
             name="zeroport-bench",
         )
+        before = again()
         routes = clone / "app" / "routes.py"
         routes.write_text(routes.read_text() + "\n# a change to app code only\n")
         started = time.perf_counter()
-        after = build(
-            settings,
-            docker_engine,
-            platform=platform,
-            base_ref=base.ref,
-            provenance=provenance,
-            root=clone,
-            name="zeroport-bench",
-        )
+        after = again()
         seconds = time.perf_counter() - started
         for record in (before, after):
             docker_engine.images.remove(record.tag, force=True)

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from typing import Any
 
 import pytest
 from quart import Blueprint, Response, request
 from quart.signals import request_tearing_down
 
 from app.service import _may_have_body
-from tests.app.support import access_lines, call, http_scope, make_service
+from tests.app.support import Exchange, access_lines, call, http_scope, make_service
 
 
 @pytest.mark.parametrize(
@@ -30,34 +31,28 @@ def test_which_requests_may_have_a_body(
     assert _may_have_body(http_scope(headers=headers, http_version=http_version)) is expected
 
 
-async def test_a_handler_reading_a_body_gets_all_of_it() -> None:
-    service, _ = make_service()
+async def echo(*body: bytes, **overrides: Any) -> Exchange:
+    """A chunked POST of ``body`` to a handler that reads all of it and answers it."""
+    service, _ = make_service(**overrides)
 
-    async def echo() -> bytes:
+    async def echoing() -> bytes:
         return await request.get_data()
 
-    service.add_url_rule("/echo", "echo", echo, methods=["POST"])
+    service.add_url_rule("/echo", "echo", echoing, methods=["POST"])
     scope = http_scope(
         "/echo", method="POST", headers=[(b"host", b"a"), (b"transfer-encoding", b"chunked")]
     )
+    return await call(service.stack, scope, list(body))
 
-    exchange = await call(service.stack, scope, [b"hello ", b"world"])
+
+async def test_a_handler_reading_a_body_gets_all_of_it() -> None:
+    exchange = await echo(b"hello ", b"world")
 
     assert (exchange.status, exchange.body) == (200, b"hello world")
 
 
 async def test_a_body_over_the_limit_read_by_a_handler_is_413() -> None:
-    service, _ = make_service(max_body_bytes=8)
-
-    async def echo() -> bytes:
-        return await request.get_data()
-
-    service.add_url_rule("/echo", "echo", echo, methods=["POST"])
-    scope = http_scope(
-        "/echo", method="POST", headers=[(b"host", b"a"), (b"transfer-encoding", b"chunked")]
-    )
-
-    exchange = await call(service.stack, scope, [b"12345", b"67890"])
+    exchange = await echo(b"12345", b"67890", max_body_bytes=8)
 
     assert exchange.status == 413
 

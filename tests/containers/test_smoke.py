@@ -104,6 +104,16 @@ def test_exchange_keeps_an_early_answer_to_a_body_the_server_would_not_read(
     assert status == 413
 
 
+def assert_verdict(port: int, case: Case, error: str | None) -> None:
+    """``check_case`` passes when ``error`` is None, else fails saying exactly ``error``."""
+    if error is None:
+        check_case(port, case)
+        return
+    with pytest.raises(SmokeError) as caught:
+        check_case(port, case)
+    assert str(caught.value) == error
+
+
 @pytest.mark.parametrize(
     ("reply", "case", "error"),
     [
@@ -136,12 +146,7 @@ def test_check_case_verdicts(
     server = serve(reply)
     request = smoke._request("/probe")
     case = Case(case.name, request, case.status, case.body)
-    if error is None:
-        check_case(server.port, case)
-    else:
-        with pytest.raises(SmokeError) as caught:
-            check_case(server.port, case)
-        assert str(caught.value) == error
+    assert_verdict(server.port, case, error)
     assert server.received == request
 
 
@@ -223,12 +228,7 @@ def test_check_case_verdicts_on_any_answer_and_headers(
 ) -> None:
     server = serve(reply)
     case = Case(case.name, smoke._request("/probe"), case.status, None, case.header, case.secured)
-    if error is None:
-        check_case(server.port, case)
-    else:
-        with pytest.raises(SmokeError) as caught:
-            check_case(server.port, case)
-        assert str(caught.value) == error
+    assert_verdict(server.port, case, error)
 
 
 def test_explain_names_the_missing_module_and_what_to_do() -> None:

@@ -7,11 +7,12 @@ is given (``nox -s tests`` and CI give it), where they fail: CI must never pass 
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import io
 import socket
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import docker.errors
 import httpx
@@ -57,21 +58,33 @@ def provenance(settings: Settings) -> Provenance:
     return Provenance.of_checkout(settings)
 
 
+#: Builds this checkout's image; keyword arguments of scripts.build.image.build change it.
+BuildVariant = Callable[..., ImageRecord]
+
+
 @pytest.fixture(scope="session")
-def built(
+def build_variant(
     settings: Settings,
     docker_engine: DockerClient,
     base: records.BaseRecord,
     provenance: Provenance,
-) -> ImageRecord:
-    """The project's image for this host, built from the checkout (cached builds are quick)."""
-    return image.build(
+) -> BuildVariant:
+    """Build the checkout for this host (cached builds are quick); ``platform=``, ``extras=``,
+    ``loop=``, ``no_cache=``, ``name=`` make a variant."""
+    return functools.partial(
+        image.build,
         settings,
         docker_engine,
         platform=f"linux/{settings.host_arch}",
         base_ref=base.ref,
         provenance=provenance,
     )
+
+
+@pytest.fixture(scope="session")
+def built(build_variant: BuildVariant) -> ImageRecord:
+    """The project's image for this host, built from the checkout."""
+    return build_variant()
 
 
 def derive(docker_engine: DockerClient, parent: str, tag: str, extra: str) -> str:

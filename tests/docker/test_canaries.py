@@ -148,10 +148,10 @@ def test_security_fails_a_service_that_keeps_clients_that_hung_up(
     assert "CLOSE-WAIT 0;" not in evidence
 
 
-def bench_run(
-    settings: Settings, docker_engine: DockerClient, image: str, image_id: str
-) -> BenchResult:
+def bench_run(settings: Settings, docker_engine: DockerClient, image: str) -> BenchResult:
+    """A short bench of ``image`` (a tag); the result."""
     options = replace(BENCH_OPTIONS, bench_port=free_port_pair())
+    image_id = str(docker_engine.images.get(image).id)
     return bench.measure(settings, docker_engine, options, image=image, image_id=image_id)
 
 
@@ -162,7 +162,7 @@ def failing_bench_checks(result: BenchResult) -> dict[str, str]:
 def test_the_real_image_passes_the_bench_checks_the_canaries_fail(
     settings: Settings, docker_engine: DockerClient, built: ImageRecord
 ) -> None:
-    result = bench_run(settings, docker_engine, built.tag, built.id)
+    result = bench_run(settings, docker_engine, built.tag)
 
     assert failing_bench_checks(result) == {}
     assert [hold.survival.ok for hold in result.holds] == [True]
@@ -171,10 +171,7 @@ def test_the_real_image_passes_the_bench_checks_the_canaries_fail(
 def test_bench_fails_a_service_that_answers_3pct_500(
     settings: Settings, docker_engine: DockerClient, canary: Build
 ) -> None:
-    tag = canary("errors_3pct")
-    result = bench_run(settings, docker_engine, tag, docker_engine.images.get(tag).id)
-
-    failed = failing_bench_checks(result)
+    failed = failing_bench_checks(bench_run(settings, docker_engine, canary("errors_3pct")))
     assert list(failed) == ["every answer 2xx"]
     assert "service c=32:" in failed["every answer 2xx"]
     assert "ceiling" not in failed["every answer 2xx"]  # the ceiling is the real one
@@ -183,9 +180,6 @@ def test_bench_fails_a_service_that_answers_3pct_500(
 def test_bench_fails_a_service_that_dies_above_2000_connections(
     settings: Settings, docker_engine: DockerClient, canary: Build
 ) -> None:
-    tag = canary("dies_2000")
-    result = bench_run(settings, docker_engine, tag, docker_engine.images.get(tag).id)
-
-    failed = failing_bench_checks(result)
+    failed = failing_bench_checks(bench_run(settings, docker_engine, canary("dies_2000")))
     assert "the busy hold" in failed
     assert "did not survive: status exited" in failed["the busy hold"]

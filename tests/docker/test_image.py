@@ -17,9 +17,9 @@ from docker import DockerClient
 from scripts.build import image
 from scripts.build.image import Provenance
 from scripts.core import engine
-from scripts.core.records import BaseRecord, ImageRecord
+from scripts.core.records import ImageRecord
 from scripts.core.settings import Settings
-from tests.docker.conftest import free_port, wait_http
+from tests.docker.conftest import BuildVariant, free_port, wait_http
 
 HARDENED = {
     "read_only": True,
@@ -152,31 +152,16 @@ def test_health_check_turns_healthy_and_stop_exits_0_within_2_s(
 
 
 def test_two_clean_builds_give_the_same_layers_and_image_id(
-    settings: Settings,
-    docker_engine: DockerClient,
-    base: BaseRecord,
-    provenance: Provenance,
-    built: ImageRecord,
+    build_variant: BuildVariant, built: ImageRecord
 ) -> None:
-    again = image.build(
-        settings,
-        docker_engine,
-        platform=built.platform,
-        base_ref=base.ref,
-        provenance=provenance,
-        no_cache=True,
-    )
+    again = build_variant(platform=built.platform, no_cache=True)
     assert again.layers == built.layers
     assert again.id == built.id
 
 
 @pytest.fixture(scope="module")
-def arm64(
-    settings: Settings, docker_engine: DockerClient, base: BaseRecord, provenance: Provenance
-) -> ImageRecord:
-    return image.build(
-        settings, docker_engine, platform="linux/arm64", base_ref=base.ref, provenance=provenance
-    )
+def arm64(build_variant: BuildVariant) -> ImageRecord:
+    return build_variant(platform="linux/arm64")
 
 
 def test_arm64_image_holds_only_aarch64_binaries(
@@ -206,17 +191,9 @@ def test_arm64_image_serves_under_emulation(
 
 
 def test_the_extras_image_runs_the_access_check(
-    settings: Settings, docker_engine: DockerClient, base: BaseRecord, provenance: Provenance
+    docker_engine: DockerClient, build_variant: BuildVariant
 ) -> None:
-    extras = image.build(
-        settings,
-        docker_engine,
-        platform=f"linux/{settings.host_arch}",
-        base_ref=base.ref,
-        provenance=provenance,
-        extras=True,
-        name="zeroport-extras",
-    )
+    extras = build_variant(extras=True, name="zeroport-extras")
     port = free_port()
     container = docker_engine.containers.run(
         extras.tag,
@@ -245,21 +222,9 @@ def test_the_extras_image_runs_the_access_check(
 
 
 def test_the_asyncio_image_serves_without_uvloop(
-    settings: Settings,
-    docker_engine: DockerClient,
-    base: BaseRecord,
-    provenance: Provenance,
-    tmp_path: Path,
+    docker_engine: DockerClient, build_variant: BuildVariant, tmp_path: Path
 ) -> None:
-    plain = image.build(
-        settings,
-        docker_engine,
-        platform=f"linux/{settings.host_arch}",
-        base_ref=base.ref,
-        provenance=provenance,
-        loop=image.Loop.ASYNCIO,
-        name="zeroport-asyncio",
-    )
+    plain = build_variant(loop=image.Loop.ASYNCIO, name="zeroport-asyncio")
     port = free_port()
     container = docker_engine.containers.run(
         plain.tag, detach=True, ports={"8080/tcp": ("127.0.0.1", port)}, **HARDENED

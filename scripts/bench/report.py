@@ -8,7 +8,6 @@ sweep, the rounds, the holds, the soak, the worker and replica comparisons, and 
 
 from __future__ import annotations
 
-import json
 import statistics
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
@@ -18,6 +17,7 @@ from typing import Any
 from scripts.bench.options import CEILING, SERVICE
 from scripts.bench.wrk import WrkResult
 from scripts.core.errors import ReportError
+from scripts.core.records import read_json, write_json
 
 MIB = 1 << 20
 #: Share of its CPU limit a saturated server must get for a round to count. Under load the
@@ -411,18 +411,12 @@ class BenchResult:
 
     def write(self, path: Path) -> None:
         """Write the run as JSON."""
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(self.to_json(), indent=2) + "\n")
+        write_json(path, self.to_json())
 
 
 def read_result(path: Path) -> BenchResult:
     """A run written by :meth:`BenchResult.write`."""
-    try:
-        return BenchResult.from_json(json.loads(path.read_text()))
-    except FileNotFoundError:
-        raise ReportError(f"{path} is missing; run: doit bench") from None
-    except ValueError as exc:
-        raise ReportError(f"{path} is not JSON ({exc})") from None
+    return read_json(path, BenchResult.from_json, what="a bench result", command="doit bench")
 
 
 def _median(values: Sequence[float | None]) -> float | None:

@@ -6,15 +6,40 @@ and read by the tasks that follow; they are the stages' shared vocabulary.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol, TypeVar
 
 from scripts.core import paths
 from scripts.core.errors import ReportError
 
 #: What ``up`` started; ``verify``, ``down`` and ``security`` read it.
 STACK_RECORD = paths.BUILD / "stack.json"
+
+
+T = TypeVar("T")
+
+
+def write_json(path: Path, data: object) -> None:
+    """Write ``data`` to ``path`` as indented JSON, making its folder."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
+
+
+def read_json(
+    path: Path, parse: Callable[[Any], T], *, what: str, command: str, missing: str = ""
+) -> T:
+    """``parse`` of the JSON in ``path``, a file ``command`` writes. :class:`ReportError` when
+    it is missing (``missing`` says what that means) or is not ``what``: run ``command``."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ReportError(f"{path} is missing{missing}; run: {command}") from None
+    try:
+        return parse(json.loads(text))
+    except (ValueError, TypeError, KeyError, AttributeError) as exc:
+        raise ReportError(f"{path} is not {what} ({exc}); run: {command}") from None
 
 
 class Deployable(Protocol):
@@ -58,26 +83,27 @@ class ImageRecord:
 
 def write_record(records: list[ImageRecord], path: Path = paths.IMAGE_RECORD) -> None:
     """Write ``build/image.json``: the host-platform image first, then any others."""
-    path.parent.mkdir(parents=True, exist_ok=True)
     data = {"image": records[0].to_json(), "platforms": {r.platform: r.to_json() for r in records}}
-    path.write_text(json.dumps(data, indent=2) + "\n")
+    write_json(path, data)
 
 
 def read_record(path: Path = paths.IMAGE_RECORD) -> ImageRecord:
     """The host-platform image recorded by the last ``doit image``."""
-    try:
-        data = json.loads(path.read_text())
-    except FileNotFoundError:
-        raise ReportError(f"{path} is missing; build the image first: doit image") from None
-    except ValueError as exc:
-        raise ReportError(f"{path} is not JSON ({exc}); rebuild: doit image") from None
-    return ImageRecord.from_json(data["image"])
+    return read_json(
+        path, lambda data: ImageRecord.from_json(data["image"]), what=IMAGES, command="doit image"
+    )
 
 
 def read_platform_records(path: Path = paths.IMAGE_RECORD) -> list[ImageRecord]:
     """Every platform's image recorded by the last ``doit image``."""
-    data = json.loads(path.read_text())
-    return [ImageRecord.from_json(item) for item in data["platforms"].values()]
+
+    def parse(data: Any) -> list[ImageRecord]:
+        return [ImageRecord.from_json(item) for item in data["platforms"].values()]
+
+    return read_json(path, parse, what=IMAGES, command="doit image")
+
+
+IMAGES = "a record of built images"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -91,20 +117,14 @@ class BaseRecord:
 
     def write(self, path: Path = paths.BASE_RECORD) -> None:
         """Record this base for the image build (the doit target)."""
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(asdict(self), indent=2) + "\n")
+        write_json(path, asdict(self))
 
     @classmethod
     def read(cls, path: Path = paths.BASE_RECORD) -> BaseRecord:
         """The base recorded by the last ``doit base_image``."""
-        try:
-            return cls(**json.loads(path.read_text()))
-        except FileNotFoundError:
-            raise ReportError(f"{path} is missing; run: doit base_image") from None
-        except (ValueError, TypeError) as exc:
-            raise ReportError(
-                f"{path} is not a base-image record ({exc}); rerun: doit base_image"
-            ) from None
+        return read_json(
+            path, lambda data: cls(**data), what="a base-image record", command="doit base_image"
+        )
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -124,15 +144,15 @@ class StackRecord:
 
     def write(self, path: Path = STACK_RECORD) -> None:
         """Record the running stack."""
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(asdict(self), indent=2) + "\n")
+        write_json(path, asdict(self))
 
     @classmethod
     def read(cls, path: Path = STACK_RECORD) -> StackRecord:
         """The stack the last ``up`` started."""
-        try:
-            return cls(**json.loads(path.read_text()))
-        except FileNotFoundError:
-            raise ReportError(f"{path} is missing: nothing is deployed; run: doit deploy") from None
-        except (ValueError, TypeError) as exc:
-            raise ReportError(f"{path} is not a stack record ({exc}); run: doit up") from None
+        return read_json(
+            path,
+            lambda data: cls(**data),
+            what="a stack record",
+            command="doit deploy",
+            missing=": nothing is deployed",
+        )

@@ -21,7 +21,6 @@ from __future__ import annotations
 import argparse
 import enum
 import functools
-import json
 import logging
 import re
 from collections.abc import Callable, Mapping
@@ -46,7 +45,7 @@ from scripts.core.errors import (
     ToolTimeout,
     WorkflowError,
 )
-from scripts.core.records import read_record
+from scripts.core.records import read_record, write_json
 from scripts.core.settings import Settings
 from scripts.scan import auditors, trivy
 from scripts.scan.findings import Finding, Ignored, IgnoreEntry, IgnorePolicy, Severity, blocking
@@ -306,8 +305,7 @@ def run_audit(options: AuditOptions, *, env: Mapping[str, str]) -> AuditReport:
 
 def write_report(report: AuditReport, path: Path) -> None:
     """Write ``report`` as JSON to ``path``."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(report.to_json(), indent=2) + "\n", encoding="utf-8")
+    write_json(path, report.to_json())
     logger.info("audit report: %s", path)
 
 

@@ -22,7 +22,6 @@ compose files under its own project name and port, removed afterwards. The repor
 
 from __future__ import annotations
 
-import json
 import logging
 import platform
 from collections.abc import Iterator, Mapping
@@ -30,6 +29,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
@@ -41,7 +41,7 @@ from scripts.core.checks import Check, failed
 from scripts.core.errors import DeployError, GateFailed, ReportError, ToolError
 from scripts.core.options import Mode, StackOptions, read_vars, var, variables_of
 from scripts.core.poll import poll_until
-from scripts.core.records import read_record
+from scripts.core.records import read_json, read_record, write_json
 from scripts.core.settings import Settings
 from scripts.security import attacks, churn, waf_edge
 from scripts.security.cases import cases
@@ -178,8 +178,7 @@ class SecurityReport:
 
     def write(self, json_path: Path = REPORT_JSON, md_path: Path = REPORT_MD) -> None:
         """Write the JSON report and its markdown summary."""
-        json_path.parent.mkdir(parents=True, exist_ok=True)
-        json_path.write_text(json.dumps(self.to_json(), indent=2) + "\n")
+        write_json(json_path, self.to_json())
         md_path.write_text(markdown(self))
 
     def raise_for_failures(self) -> None:
@@ -196,15 +195,13 @@ class SecurityReport:
 
 def read_report(path: Path = REPORT_JSON) -> dict[str, object]:
     """A report written by :meth:`SecurityReport.write`."""
-    try:
-        data = json.loads(path.read_text())
-    except FileNotFoundError:
-        raise ReportError(f"{path} is missing; run: doit security") from None
-    except ValueError as exc:
-        raise ReportError(f"{path} is not JSON ({exc}); run: doit security") from None
-    if not isinstance(data, dict) or "sections" not in data:
-        raise ReportError(f"{path} is not a security report; run: doit security")
-    return data
+
+    def parse(data: Any) -> dict[str, object]:
+        if not isinstance(data, dict) or "sections" not in data:
+            raise ValueError("no sections")
+        return data
+
+    return read_json(path, parse, what="a security report", command="doit security")
 
 
 EDGE_TESTING = (

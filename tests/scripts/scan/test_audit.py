@@ -475,17 +475,20 @@ def test_trivy_findings_gate_with_the_rest(tmp_path: Path) -> None:
 # --- the ignore file -------------------------------------------------------------------------
 
 
+def root_user_accepted(expired_at: str, *extra: str) -> str:
+    """An ignore file accepting hadolint's DL3002 (the planted root user) until ``expired_at``."""
+    lines = ["id: DL3002", f"statement: {STATEMENT}", f"expired_at: {expired_at}", *extra]
+    return "misconfigurations:\n  - " + "\n    ".join(lines) + "\n"
+
+
+STATEMENT = "the tool image is a throwaway builder stage"
+
+
 def test_valid_ignore_entry_lets_the_planted_finding_pass_and_is_reported(tmp_path: Path) -> None:
     targets = checkout(
         tmp_path,
         dockerfile=PLANTED_DOCKERFILE,
-        ignore="""\
-        misconfigurations:
-          - id: DL3002
-            statement: the tool image is a throwaway builder stage
-            expired_at: 2025-07-01
-            paths: ["containers/Dockerfile"]
-        """,
+        ignore=root_user_accepted("2025-07-01", 'paths: ["containers/Dockerfile"]'),
     )
 
     report = run_audit(options(targets), env=env_with(tmp_path / "bin"))
@@ -495,7 +498,7 @@ def test_valid_ignore_entry_lets_the_planted_finding_pass_and_is_reported(tmp_pa
     [ignored] = written["tools"]["hadolint"]["ignored"]
     assert (ignored["id"], ignored["reason"], ignored["until"]) == (
         "DL3002",
-        "the tool image is a throwaway builder stage",
+        STATEMENT,
         "2025-07-01",
     )
     assert "DL3002" not in {f["id"] for f in written["tools"]["hadolint"]["findings"]}
@@ -505,12 +508,7 @@ def test_expired_ignore_entry_fails_with_a_clear_line(tmp_path: Path) -> None:
     targets = checkout(
         tmp_path,
         dockerfile=PLANTED_DOCKERFILE,
-        ignore="""\
-        misconfigurations:
-          - id: DL3002
-            statement: the tool image is a throwaway builder stage
-            expired_at: 2025-05-01
-        """,
+        ignore=root_user_accepted("2025-05-01"),
     )
 
     report = run_audit(options(targets), env=env_with(tmp_path / "bin"))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from tests.tunnel.rules import CHALLENGE_BURST
 from tunnel.waf import CUSTOM_PHASE, FirewallRule, RateLimit, check_rules, merge_rules, rule_to_api
 
 BLOCK = FirewallRule(
@@ -135,14 +136,7 @@ def test_merge_ignores_defaults_the_api_adds() -> None:
 
 
 def test_zero_rate_limit_fields_the_api_leaves_out_are_not_a_change() -> None:
-    challenge = FirewallRule(
-        id="burst",
-        description="challenge bursts",
-        expression='starts_with(http.request.uri.path, "/")',
-        action="managed_challenge",
-        ratelimit=RateLimit(period=10, requests_per_period=50, mitigation_timeout=0),
-    )
-    desired = rule_to_api(challenge, ref_prefix="zp_")
+    desired = rule_to_api(CHALLENGE_BURST, ref_prefix="zp_")
     assert desired["ratelimit"]["mitigation_timeout"] == 0  # sent: challenges need it
     answered = {**desired, "id": "9", "version": "1"}
     answered["ratelimit"] = {k: v for k, v in desired["ratelimit"].items() if v}

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from tests.tunnel.rules import CHALLENGE_BURST
 from tunnel.waf import CUSTOM_PHASE, FirewallRule, RateLimit, check_rules, merge_rules, rule_to_api
 
@@ -23,6 +25,8 @@ LIMIT = FirewallRule(
         mitigation_timeout=600,
     ),
 )
+#: A custom rule with placeholder text; each check below changes only what it checks.
+PLACEHOLDER = FirewallRule(id="x", description="d", expression="e", action="block")
 
 
 def failed(rules: list[FirewallRule]) -> list[str]:
@@ -40,43 +44,33 @@ def test_good_rules_pass_every_check() -> None:
 
 
 def test_rule_without_description_or_expression() -> None:
-    rule = FirewallRule(id="x", description=" ", expression="", action="block")
-    assert failed([rule]) == [
+    assert failed([replace(PLACEHOLDER, id="x", description=" ", expression="")]) == [
         "waf.http_request_firewall_custom.x.description",
         "waf.http_request_firewall_custom.x.expression",
     ]
 
 
 def test_action_must_fit_the_phase() -> None:
-    skip_limit = FirewallRule(
-        id="s",
-        description="d",
-        expression="e",
-        action="skip",
-        ratelimit=RateLimit(requests_per_period=1),
+    skip_limit = replace(
+        PLACEHOLDER, id="s", action="skip", ratelimit=RateLimit(requests_per_period=1)
     )
     assert "waf.http_ratelimit.s.action" in failed([skip_limit])
-    assert failed([FirewallRule(id="b", description="d", expression="e", action="deny")]) == [
+    assert failed([replace(PLACEHOLDER, id="b", action="deny")]) == [
         "waf.http_request_firewall_custom.b.action"
     ]
 
 
 def test_skip_needs_action_parameters() -> None:
-    rule = FirewallRule(id="s", description="d", expression="e", action="skip")
-    assert failed([rule]) == ["waf.http_request_firewall_custom.s.action_parameters"]
+    assert failed([replace(PLACEHOLDER, id="s", action="skip")]) == [
+        "waf.http_request_firewall_custom.s.action_parameters"
+    ]
 
 
 def test_rate_limit_needs_its_fields() -> None:
-    rule = FirewallRule(
-        id="r",
-        description="d",
-        expression="e",
-        action="block",
-        ratelimit=RateLimit(
-            characteristics=("ip.src",), period=25, requests_per_period=0, mitigation_timeout=5
-        ),
+    limit = RateLimit(
+        characteristics=("ip.src",), period=25, requests_per_period=0, mitigation_timeout=5
     )
-    assert failed([rule]) == [
+    assert failed([replace(PLACEHOLDER, id="r", ratelimit=limit)]) == [
         "waf.http_ratelimit.r.ratelimit.characteristics",
         "waf.http_ratelimit.r.ratelimit.period",
         "waf.http_ratelimit.r.ratelimit.requests_per_period",

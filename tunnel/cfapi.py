@@ -76,33 +76,49 @@ def _api_messages(exc: cloudflare.APIStatusError) -> str:
     return exc.response.reason_phrase
 
 
+#: The SDK errors whose message is the same whatever the answer said: the project's error for
+#: each and its message, with ``{action}`` (what the run was doing) and ``{permissions}`` (what
+#: the token needs). The first that matches wins, so a subclass stands before its base: every
+#: HTTP error here is an APIStatusError, and a timeout is an APIConnectionError too.
+_FIXED_MESSAGES: tuple[tuple[type[cloudflare.CloudflareError], type[ProvisionError], str], ...] = (
+    (
+        cloudflare.PermissionDeniedError,
+        PermissionDenied,
+        "Cloudflare refused to {action} (HTTP 403): the API token needs the permissions "
+        "{permissions}; add them to the token and run again",
+    ),
+    (
+        cloudflare.AuthenticationError,
+        PermissionDenied,
+        "Cloudflare did not accept the API token while trying to {action} (HTTP 401): "
+        "it is invalid, expired or revoked; create one with {permissions}",
+    ),
+    (
+        cloudflare.RateLimitError,
+        RateLimited,
+        "Cloudflare rate-limited the API token while trying to {action} (HTTP 429); "
+        "wait a few minutes and run again",
+    ),
+    (
+        cloudflare.APITimeoutError,
+        ApiUnavailable,
+        "the Cloudflare API timed out while trying to {action}; run again later",
+    ),
+    (
+        cloudflare.APIConnectionError,
+        ApiUnavailable,
+        "could not reach the Cloudflare API to {action}: check the network (and "
+        "CLOUDFLARE_BASE_URL, if set) and run again",
+    ),
+)
+
+
 def map_error(exc: cloudflare.CloudflareError, action: str) -> ProvisionError:
     """One-line, actionable error for an SDK exception."""
-    permissions = ", ".join(REQUIRED_PERMISSIONS)
-    if isinstance(exc, cloudflare.PermissionDeniedError):
-        return PermissionDenied(
-            f"Cloudflare refused to {action} (HTTP 403): the API token needs the permissions "
-            f"{permissions}; add them to the token and run again"
-        )
-    if isinstance(exc, cloudflare.AuthenticationError):
-        return PermissionDenied(
-            f"Cloudflare did not accept the API token while trying to {action} (HTTP 401): "
-            f"it is invalid, expired or revoked; create one with {permissions}"
-        )
-    if isinstance(exc, cloudflare.RateLimitError):
-        return RateLimited(
-            f"Cloudflare rate-limited the API token while trying to {action} (HTTP 429); "
-            "wait a few minutes and run again"
-        )
-    if isinstance(exc, cloudflare.APITimeoutError):
-        return ApiUnavailable(
-            f"the Cloudflare API timed out while trying to {action}; run again later"
-        )
-    if isinstance(exc, cloudflare.APIConnectionError):
-        return ApiUnavailable(
-            f"could not reach the Cloudflare API to {action}: check the network (and "
-            "CLOUDFLARE_BASE_URL, if set) and run again"
-        )
+    for sdk_error, error, message in _FIXED_MESSAGES:
+        if isinstance(exc, sdk_error):
+            permissions = ", ".join(REQUIRED_PERMISSIONS)
+            return error(message.format(action=action, permissions=permissions))
     if isinstance(exc, cloudflare.APIStatusError):
         if exc.status_code >= 500:
             return ApiUnavailable(

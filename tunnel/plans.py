@@ -90,56 +90,43 @@ class PlanLimits:
         return tuple(s for s in SUPPORTED_SECONDS if s <= self.max_mitigation_timeout)
 
 
+# The availability tables as the documents above print them: a row per limit (a PlanLimits
+# field), a column per plan. Each plan's rate-limiting fields are the previous plan's and more.
+# fmt: off
+_PLAN_IDS =               ("free",  "pro",  "business",     "enterprise")
+_LABEL =                  ("Free",  "Pro",  "Business",     "Enterprise")
+_CUSTOM_RULES =           (5,       20,     100,            1000)
+_CUSTOM_REGEX =           (False,   False,  True,           True)
+_LOG_ACTION =             (False,   False,  False,          True)
+_RATELIMIT_RULES =        (1,       2,      5,              100)
+_MAX_PERIOD =             (10,      60,     600,            65535)
+_MAX_MITIGATION_TIMEOUT = (10,      3600,   86400,          86400)
+_RATELIMIT_FIELDS = (
+    _PATH | _VERIFIED_BOT,
+    _PATH | _VERIFIED_BOT | _HOST_URI_QUERY,
+    _PATH | _VERIFIED_BOT | _HOST_URI_QUERY | _METHOD_IP_AGENT,
+    None,
+)
+_CHARACTERISTICS =        (_IP,     _IP,    _IP | _IP_NAT,  None)
+_COUNTING_EXPRESSION =    (False,   False,  True,           True)
+_ANY_TIMEOUT =            (False,   False,  False,          True)
+# fmt: on
+
 PLANS: Mapping[str, PlanLimits] = {
-    "free": PlanLimits(
-        label="Free",
-        custom_rules=5,
-        custom_regex=False,
-        log_action=False,
-        ratelimit_rules=1,
-        max_period=10,
-        max_mitigation_timeout=10,
-        ratelimit_fields=_PATH | _VERIFIED_BOT,
-        characteristics=_IP,
-        counting_expression=False,
-    ),
-    "pro": PlanLimits(
-        label="Pro",
-        custom_rules=20,
-        custom_regex=False,
-        log_action=False,
-        ratelimit_rules=2,
-        max_period=60,
-        max_mitigation_timeout=3600,
-        ratelimit_fields=_PATH | _VERIFIED_BOT | _HOST_URI_QUERY,
-        characteristics=_IP,
-        counting_expression=False,
-    ),
-    "business": PlanLimits(
-        label="Business",
-        custom_rules=100,
-        custom_regex=True,
-        log_action=False,
-        ratelimit_rules=5,
-        max_period=600,
-        max_mitigation_timeout=86400,
-        ratelimit_fields=_PATH | _VERIFIED_BOT | _HOST_URI_QUERY | _METHOD_IP_AGENT,
-        characteristics=_IP | _IP_NAT,
-        counting_expression=True,
-    ),
-    "enterprise": PlanLimits(
-        label="Enterprise",
-        custom_rules=1000,
-        custom_regex=True,
-        log_action=True,
-        ratelimit_rules=100,
-        max_period=65535,
-        max_mitigation_timeout=86400,
-        ratelimit_fields=None,
-        characteristics=None,
-        counting_expression=True,
-        any_timeout=True,
-    ),
+    plan: PlanLimits(
+        label=_LABEL[column],
+        custom_rules=_CUSTOM_RULES[column],
+        custom_regex=_CUSTOM_REGEX[column],
+        log_action=_LOG_ACTION[column],
+        ratelimit_rules=_RATELIMIT_RULES[column],
+        max_period=_MAX_PERIOD[column],
+        max_mitigation_timeout=_MAX_MITIGATION_TIMEOUT[column],
+        ratelimit_fields=_RATELIMIT_FIELDS[column],
+        characteristics=_CHARACTERISTICS[column],
+        counting_expression=_COUNTING_EXPRESSION[column],
+        any_timeout=_ANY_TIMEOUT[column],
+    )
+    for column, plan in enumerate(_PLAN_IDS)
 }
 
 

@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.tunnel.api_server import ACCOUNT_ID, API_TOKEN, CloudflareApi, serve
+from tests.tunnel.api_server import CloudflareApi
+from tests.tunnel.local_api import local_cloudflare
 from tunnel.spec import TunnelSpec, load_spec
 
 SPEC_FILE = Path(__file__).resolve().parents[2] / "tunnel.yaml"
@@ -15,19 +16,8 @@ SPEC_FILE = Path(__file__).resolve().parents[2] / "tunnel.yaml"
 
 @pytest.fixture
 def api(monkeypatch: pytest.MonkeyPatch) -> Iterator[CloudflareApi]:
-    """A Free zone ``example.com`` in an empty account, reached through CLOUDFLARE_BASE_URL.
-
-    The environment is what a user exports: token, account id and the SDK's base URL; the
-    code under test reads it through ``CloudflareSettings.from_env``.
-    """
-    state = CloudflareApi()
-    with serve(state) as base_url:
-        monkeypatch.setenv("CLOUDFLARE_BASE_URL", base_url)
-        monkeypatch.setenv("CLOUDFLARE_API_TOKEN", API_TOKEN)
-        monkeypatch.setenv("CLOUDFLARE_ACCOUNT_ID", ACCOUNT_ID)
-        monkeypatch.setenv("NO_PROXY", "127.0.0.1")
-        for name in ("CLOUDFLARE_API_KEY", "CLOUDFLARE_EMAIL", "HTTP_PROXY", "HTTPS_PROXY"):
-            monkeypatch.delenv(name, raising=False)
+    """A Free zone ``example.com`` in an empty account, reached through CLOUDFLARE_BASE_URL."""
+    with local_cloudflare(monkeypatch) as state:
         yield state
 
 

@@ -9,6 +9,8 @@ import httpx
 import pytest
 
 from tests.tunnel.api_server import ACCOUNT_ID, API_TOKEN, ZONE_ID, CloudflareApi
+from tests.tunnel.rules import CHALLENGE_BURST
+from tunnel.waf import rule_to_api
 
 
 @pytest.fixture
@@ -91,18 +93,8 @@ def test_a_cname_beside_an_address_record_is_error_81053(http: httpx.Client) -> 
 
 
 def test_zero_rate_limit_fields_are_left_out_of_the_answer(http: httpx.Client) -> None:
-    rule = {
-        "ref": "r",
-        "expression": 'starts_with(http.request.uri.path, "/")',
-        "action": "managed_challenge",
-        "ratelimit": {
-            "characteristics": ["cf.colo.id", "ip.src"],
-            "period": 10,
-            "requests_per_period": 50,
-            "mitigation_timeout": 0,
-            "requests_to_origin": False,
-        },
-    }
+    rule = rule_to_api(CHALLENGE_BURST, ref_prefix="zp_")
+    rule["ratelimit"] |= {"mitigation_timeout": 0, "requests_to_origin": False}  # the zeros
     path = f"/zones/{ZONE_ID}/rulesets/phases/http_ratelimit/entrypoint"
 
     stored = result(http.put(path, json={"rules": [rule]}))

@@ -5,11 +5,13 @@ from __future__ import annotations
 import socket
 from dataclasses import replace
 
+import cloudflare
+import httpx
 import pytest
 
 from tests.tunnel.api_server import API_TOKEN, CloudflareApi
-from tunnel.cfapi import Api, make_client
-from tunnel.errors import ApiUnavailable, ProvisionError
+from tunnel.cfapi import Api, make_client, map_error
+from tunnel.errors import ApiUnavailable, PermissionDenied, ProvisionError, RateLimited
 from tunnel.settings import CloudflareSettings
 
 
@@ -63,3 +65,33 @@ def test_nothing_listening_at_the_base_url_is_one_clear_line(
 
         with pytest.raises(ProvisionError, match=r"check the network \(and CLOUDFLARE_BASE_URL"):
             calls.call("look up zone example.com", lambda: calls.client.zones.list().result)
+
+
+REQUEST = httpx.Request("GET", "https://api.cloudflare.com/client/v4/zones")
+
+
+def answer(error: type[cloudflare.APIStatusError], status: int) -> cloudflare.APIStatusError:
+    return error("refused", response=httpx.Response(status, request=REQUEST), body=None)
+
+
+@pytest.mark.parametrize(
+    ("sdk_error", "expected", "words"),
+    [
+        (answer(cloudflare.PermissionDeniedError, 403), PermissionDenied, "(HTTP 403): the API"),
+        (answer(cloudflare.AuthenticationError, 401), PermissionDenied, "invalid, expired or"),
+        (answer(cloudflare.RateLimitError, 429), RateLimited, "wait a few minutes"),
+        (answer(cloudflare.NotFoundError, 404), ProvisionError, "rejected the request"),
+        # A timeout is a connection error too: it must not read as "could not reach".
+        (cloudflare.APITimeoutError(request=REQUEST), ApiUnavailable, "timed out while trying"),
+        (cloudflare.APIConnectionError(request=REQUEST), ApiUnavailable, "could not reach"),
+    ],
+    ids=["403", "401", "429", "404", "timeout", "unreachable"],
+)
+def test_each_sdk_error_reads_as_what_went_wrong_and_what_to_do(
+    sdk_error: cloudflare.CloudflareError, expected: type[ProvisionError], words: str
+) -> None:
+    error = map_error(sdk_error, "look up zone example.com")
+
+    assert type(error) is expected
+    assert words in str(error)
+    assert "look up zone example.com" in str(error)

@@ -16,6 +16,7 @@ from tests.tunnel.api_server import (
     CloudflareApi,
     serve,
 )
+from tests.tunnel.rules import CHALLENGE_BURST
 from tunnel.errors import (
     ApiUnavailable,
     Conflict,
@@ -149,14 +150,7 @@ def test_a_rule_with_a_zero_field_settles(
 ) -> None:
     # Challenge actions need mitigation_timeout 0 below Enterprise, and the API leaves that
     # zero out of its answers: the comparison must not see a change on every run.
-    challenge = FirewallRule(
-        id="per-ip",
-        description="Challenge a burst from one IP",
-        expression='starts_with(http.request.uri.path, "/")',
-        action="managed_challenge",
-        ratelimit=RateLimit(period=10, requests_per_period=50, mitigation_timeout=0),
-    )
-    spec = replace(spec, rate_limits=(challenge,))
+    spec = replace(spec, rate_limits=(CHALLENGE_BURST,))
     run(spec, tmp_path)
     assert "mitigation_timeout" not in api.phases[RATELIMIT_PHASE]["rules"][0]["ratelimit"]
     api.requests.clear()

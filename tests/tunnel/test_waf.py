@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
+from tests.tunnel.rules import CHALLENGE_BURST
 from tunnel.waf import CUSTOM_PHASE, FirewallRule, RateLimit, check_rules, merge_rules, rule_to_api
 
 BLOCK = FirewallRule(
@@ -22,6 +25,8 @@ LIMIT = FirewallRule(
         mitigation_timeout=600,
     ),
 )
+#: A custom rule with placeholder text; each check below changes only what it checks.
+PLACEHOLDER = FirewallRule(id="x", description="d", expression="e", action="block")
 
 
 def failed(rules: list[FirewallRule]) -> list[str]:
@@ -39,43 +44,33 @@ def test_good_rules_pass_every_check() -> None:
 
 
 def test_rule_without_description_or_expression() -> None:
-    rule = FirewallRule(id="x", description=" ", expression="", action="block")
-    assert failed([rule]) == [
+    assert failed([replace(PLACEHOLDER, id="x", description=" ", expression="")]) == [
         "waf.http_request_firewall_custom.x.description",
         "waf.http_request_firewall_custom.x.expression",
     ]
 
 
 def test_action_must_fit_the_phase() -> None:
-    skip_limit = FirewallRule(
-        id="s",
-        description="d",
-        expression="e",
-        action="skip",
-        ratelimit=RateLimit(requests_per_period=1),
+    skip_limit = replace(
+        PLACEHOLDER, id="s", action="skip", ratelimit=RateLimit(requests_per_period=1)
     )
     assert "waf.http_ratelimit.s.action" in failed([skip_limit])
-    assert failed([FirewallRule(id="b", description="d", expression="e", action="deny")]) == [
+    assert failed([replace(PLACEHOLDER, id="b", action="deny")]) == [
         "waf.http_request_firewall_custom.b.action"
     ]
 
 
 def test_skip_needs_action_parameters() -> None:
-    rule = FirewallRule(id="s", description="d", expression="e", action="skip")
-    assert failed([rule]) == ["waf.http_request_firewall_custom.s.action_parameters"]
+    assert failed([replace(PLACEHOLDER, id="s", action="skip")]) == [
+        "waf.http_request_firewall_custom.s.action_parameters"
+    ]
 
 
 def test_rate_limit_needs_its_fields() -> None:
-    rule = FirewallRule(
-        id="r",
-        description="d",
-        expression="e",
-        action="block",
-        ratelimit=RateLimit(
-            characteristics=("ip.src",), period=25, requests_per_period=0, mitigation_timeout=5
-        ),
+    limit = RateLimit(
+        characteristics=("ip.src",), period=25, requests_per_period=0, mitigation_timeout=5
     )
-    assert failed([rule]) == [
+    assert failed([replace(PLACEHOLDER, id="r", ratelimit=limit)]) == [
         "waf.http_ratelimit.r.ratelimit.characteristics",
         "waf.http_ratelimit.r.ratelimit.period",
         "waf.http_ratelimit.r.ratelimit.requests_per_period",
@@ -135,14 +130,7 @@ def test_merge_ignores_defaults_the_api_adds() -> None:
 
 
 def test_zero_rate_limit_fields_the_api_leaves_out_are_not_a_change() -> None:
-    challenge = FirewallRule(
-        id="burst",
-        description="challenge bursts",
-        expression='starts_with(http.request.uri.path, "/")',
-        action="managed_challenge",
-        ratelimit=RateLimit(period=10, requests_per_period=50, mitigation_timeout=0),
-    )
-    desired = rule_to_api(challenge, ref_prefix="zp_")
+    desired = rule_to_api(CHALLENGE_BURST, ref_prefix="zp_")
     assert desired["ratelimit"]["mitigation_timeout"] == 0  # sent: challenges need it
     answered = {**desired, "id": "9", "version": "1"}
     answered["ratelimit"] = {k: v for k, v in desired["ratelimit"].items() if v}

@@ -13,7 +13,8 @@ import yaml
 from scripts.core import paths
 from scripts.core.errors import ParamError
 from scripts.deploy import tunnel_steps
-from tests.tunnel.api_server import ACCOUNT_ID, API_TOKEN, CloudflareApi, serve
+from tests.tunnel.api_server import CloudflareApi
+from tests.tunnel.local_api import local_cloudflare
 from tunnel.errors import PlanRefused, ValidationError
 
 #: The checkout's own spec (paths.ROOT is moved to a temporary directory in these tests).
@@ -74,12 +75,7 @@ def test_an_invalid_spec_names_the_rule_and_writes_nothing(outputs: Path, tmp_pa
 @pytest.fixture
 def cloudflare_api(monkeypatch: pytest.MonkeyPatch) -> Iterator[CloudflareApi]:
     """The local Cloudflare API (tests/tunnel/api_server.py), reached as a user would."""
-    state = CloudflareApi()
-    with serve(state) as base_url:
-        monkeypatch.setenv("CLOUDFLARE_BASE_URL", base_url)
-        monkeypatch.setenv("CLOUDFLARE_API_TOKEN", API_TOKEN)
-        monkeypatch.setenv("CLOUDFLARE_ACCOUNT_ID", ACCOUNT_ID)
-        monkeypatch.setenv("NO_PROXY", "127.0.0.1")
+    with local_cloudflare(monkeypatch) as state:
         yield state
 
 

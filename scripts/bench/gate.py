@@ -70,8 +70,11 @@ class Baseline:
     """The accepted figures, and where they came from."""
 
     figures: Figures
+    #: When the run was recorded (``%Y%m%dT%H%M%SZ``, UTC).
     recorded: str
+    #: The image the run measured.
     image: str
+    #: The machine it ran on (scripts.bench.run.machine_profile): a baseline applies to it only.
     machine: dict[str, Any] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:

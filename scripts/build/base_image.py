@@ -37,12 +37,17 @@ DEBOOTSTRAP_TIMEOUT = 15 * MINUTES
 class Recipe:
     """How to build the base from the Debian mirror (``containers/base/recipe.toml``)."""
 
+    #: Debian release (``trixie``) and debootstrap variant (``minbase``).
     suite: str
     variant: str
     mirror: str
+    #: A snapshot.debian.org timestamp that pins the packages, or "" for the mirror's current.
     snapshot: str
+    #: Packages added beyond the variant's.
     include: tuple[str, ...]
+    #: The local tag the imported base gets.
     tag: str
+    #: Paths removed before import (docs, caches).
     remove: tuple[str, ...]
 
     @classmethod

@@ -110,7 +110,9 @@ IMAGES = "a record of built images"
 class BaseRecord:
     """Which base image the build uses, and where it came from."""
 
+    #: What the build asked for (ZEROPORT_BASE_IMAGE or the Dockerfile's default).
     requested: str
+    #: What the build uses: a digest-pinned reference, or the local tag.
     ref: str
     id: str
     source: str  # "local", "pulled" or "debootstrap"
@@ -131,15 +133,21 @@ class BaseRecord:
 class StackRecord:
     """What ``up`` started: the doit target that ``verify`` and ``down`` read."""
 
+    #: The compose project or swarm stack name.
     project: str
+    #: ``local`` (published on 127.0.0.1) or ``tunnel`` (no port published; cloudflared).
     mode: str
+    #: ``compose`` or ``swarm``.
     target: str
     image: str
     image_id: str
     replicas: int
     port: int
+    #: Where the service answers from this host; None in tunnel mode (nothing is published).
     url: str | None
+    #: The network the app is reached on from inside (verify's in-network probe joins it).
     network: str
+    #: When ``up`` finished (UTC, ISO 8601).
     started: str
 
     def write(self, path: Path = STACK_RECORD) -> None:

@@ -80,9 +80,13 @@ PYTHON = "/usr/bin/python3"
 class Holdings:
     """What the server processes held at one moment."""
 
+    #: Server processes seen (Hypercorn's workers, or the one server).
     processes: int
+    #: Open file descriptors, summed over them.
     fds: int
+    #: Resident memory summed over them, in bytes.
     rss: int
+    #: Their TCP sockets in CLOSE-WAIT: peers that hung up on a socket still open here.
     close_wait: int
 
     @classmethod

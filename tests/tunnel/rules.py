@@ -1,4 +1,4 @@
-"""WAF rules more than one tunnel test module provisions, merges or sends."""
+"""WAF rules more than one test module checks, provisions, merges or sends."""
 
 from __future__ import annotations
 
@@ -13,4 +13,25 @@ CHALLENGE_BURST = FirewallRule(
     expression='starts_with(http.request.uri.path, "/")',
     action="managed_challenge",
     ratelimit=RateLimit(period=10, requests_per_period=50, mitigation_timeout=0),
+)
+
+#: A custom rule that blocks one path.
+BLOCK = FirewallRule(
+    id="block-env",
+    description="Block /.env",
+    expression='http.request.uri.path eq "/.env"',
+    action="block",
+)
+#: A rate limit on the API, per colo and IP.
+LIMIT = FirewallRule(
+    id="api",
+    description="API burst",
+    expression='starts_with(http.request.uri.path, "/api/")',
+    action="block",
+    ratelimit=RateLimit(
+        characteristics=("cf.colo.id", "ip.src"),
+        period=60,
+        requests_per_period=100,
+        mitigation_timeout=600,
+    ),
 )

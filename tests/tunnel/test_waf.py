@@ -4,27 +4,9 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from tests.tunnel.rules import CHALLENGE_BURST
+from tests.tunnel.rules import BLOCK, CHALLENGE_BURST, LIMIT
 from tunnel.waf import CUSTOM_PHASE, FirewallRule, RateLimit, check_rules, merge_rules, rule_to_api
 
-BLOCK = FirewallRule(
-    id="block-env",
-    description="Block /.env",
-    expression='http.request.uri.path eq "/.env"',
-    action="block",
-)
-LIMIT = FirewallRule(
-    id="api",
-    description="API burst",
-    expression='starts_with(http.request.uri.path, "/api/")',
-    action="block",
-    ratelimit=RateLimit(
-        characteristics=("cf.colo.id", "ip.src"),
-        period=60,
-        requests_per_period=100,
-        mitigation_timeout=600,
-    ),
-)
 #: A custom rule with placeholder text; each check below changes only what it checks.
 PLACEHOLDER = FirewallRule(id="x", description="d", expression="e", action="block")
 

@@ -11,24 +11,11 @@ from scripts.core.errors import GateFailed, ParamError, ReportError
 from scripts.security import run as security
 from scripts.security.headers import grade_findings
 from scripts.security.run import SecurityOptions, SecurityReport, waf_section
+from tests.tunnel.rules import BLOCK, LIMIT
 from tunnel.spec import TunnelSpec, load_spec
-from tunnel.waf import FirewallRule, RateLimit
+from tunnel.waf import FirewallRule
 
 MIB = 1 << 20
-
-BLOCK = FirewallRule(
-    id="block-dotfiles",
-    description="Block dotfiles",
-    expression='starts_with(http.request.uri.path, "/.")',
-    action="block",
-)
-LIMIT = FirewallRule(
-    id="api-per-ip",
-    description="100 a minute",
-    expression='starts_with(http.request.uri.path, "/api/")',
-    action="block",
-    ratelimit=RateLimit(requests_per_period=100, period=60, mitigation_timeout=600),
-)
 
 
 def spec(custom: tuple[FirewallRule, ...], limits: tuple[FirewallRule, ...] = ()) -> TunnelSpec:
@@ -122,7 +109,7 @@ def test_the_report_files_and_the_gate(tmp_path: Path) -> None:
     assert "**FAIL**: 2 of 3 checks passed. Failed: ATK-SMUGGLE-CL-TE." in page
     assert "| `ATK-TRACE` TRACE \\| 405 | pass | 405 |" in page
     assert "GET / (200): **A+** (100/100)" in page
-    assert "| api-per-ip | http_ratelimit | block | 100 a minute |" in page
+    assert "| api | http_ratelimit | block | API burst |" in page
     assert "Edge testing (manual)" in page
 
     with pytest.raises(GateFailed) as failure:

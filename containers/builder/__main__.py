@@ -160,6 +160,7 @@ def _write_layers(
         site=args.site,
         standins=standins,
         docstrings=docstrings,
+        ca_bundle="ssl" not in standins,
     )
     rootfs.build_site(args.site, layers["deps"], args.epoch, docstrings=docstrings)
     rootfs.build_app(args.app, layers["app"])

@@ -25,6 +25,9 @@ logger = logging.getLogger(__name__)
 
 #: The packages the interpreter and its standard library come from.
 INTERPRETER_PACKAGES = ("python3.13-minimal", "libpython3.13-stdlib", "base-files")
+#: Packages of data alone, staged without their dependencies: Mozilla's CA certificates, which
+#: the runtime bundles when OpenSSL ships (rootfs.write_ca_bundle).
+DATA_PACKAGES = ("ca-certificates",)
 #: Fields copied into a status.d entry, in dpkg's order.
 STATUS_FIELDS = (
     "Package",
@@ -117,7 +120,7 @@ def stage(arch: str, dest: Path, packages: tuple[str, ...] = INTERPRETER_PACKAGE
     root = dest / "root"
     debs.mkdir(parents=True, exist_ok=True)
     root.mkdir(parents=True, exist_ok=True)
-    _run(["apt-get", "download", "-q", *names], cwd=debs)
+    _run(["apt-get", "download", "-q", *names, *DATA_PACKAGES], cwd=debs)
     unpacked = []
     for deb in sorted(debs.glob("*.deb")):
         control = _control(deb)

@@ -39,6 +39,10 @@ STDLIB_ZIP = PurePosixPath("/usr/lib/python313.zip")
 SITE = PurePosixPath("/opt/app/site")
 SITE_ZIP = PurePosixPath("/opt/app/site.zip")
 APP_ROOT = PurePosixPath("/opt/app")
+#: Where the ca-certificates package keeps Mozilla's certificates, and the bundle made of them
+#: (the Dockerfile's SSL_CERT_FILE names the same path).
+MOZILLA_CERTS = "/usr/share/ca-certificates/mozilla"
+CA_BUNDLE = "/etc/ssl/certs/ca-certificates.crt"
 #: The runtime's import path (the Dockerfile sets the same PYTHONPATH).
 PYTHONPATH = f"{APP_ROOT}:{SITE_ZIP}:{SITE}"
 UID = 1000
@@ -248,13 +252,15 @@ def build_base(
     site: Path | None = None,
     standins: dict[str, str] | None = None,
     docstrings: bool = True,
+    ca_bundle: bool = False,
 ) -> None:
     """Fill the base layer: interpreter, libraries, standard library, users, /tmp, dpkg status.
 
     ``site`` is the target-arch dependencies directory: the system libraries its extension
     modules need join the closure. ``standins`` maps a top-level module name to the source
     that ships under that name instead of the standard library's (``ssl`` without OpenSSL);
-    ``docstrings`` False compiles the standard library without them.
+    ``docstrings`` False compiles the standard library without them; ``ca_bundle`` (when
+    OpenSSL ships) adds the CA certificates TLS clients verify servers with.
     """
     stdlib = sysroot.host(str(STDLIB))
     sources, extensions = stdlib_sources(stdlib, modules)
@@ -294,13 +300,37 @@ def build_base(
     layer.path("/etc/passwd").write_text(PASSWD)
     layer.path("/etc/group").write_text(GROUP)
     layer.path("/tmp").mkdir()  # noqa: S108 - the image's own empty /tmp
-    write_status(layer, packages, [*closure, "/usr/lib/os-release", "/etc/debian_version"])
+    certificates = write_ca_bundle(sysroot, layer) if ca_bundle else []
+    taken = [*closure, *certificates, "/usr/lib/os-release", "/etc/debian_version"]
+    write_status(layer, packages, taken)
     logger.info(
         "base: %d stdlib modules, %d extension modules, %d files from packages",
         len(sources),
         len(extension_paths),
         len(closure),
     )
+
+
+def write_ca_bundle(sysroot: Sysroot, layer: Layer) -> list[str]:
+    """Write :data:`CA_BUNDLE` from the staged ca-certificates package, as Debian's
+    update-ca-certificates does (every Mozilla certificate, in name order); the files used.
+
+    The image sets ``SSL_CERT_FILE`` to it: OpenSSL's own default (/usr/lib/ssl/cert.pem) is a
+    link Debian makes at install time, which a runtime cut from packages does not have.
+    """
+    certificates = sorted(sysroot.host(MOZILLA_CERTS).glob("*.crt"))
+    if not certificates:
+        raise FileNotFoundError(
+            f"no CA certificates under {MOZILLA_CERTS}: the ca-certificates package was not "
+            "staged (builder.debs.DATA_PACKAGES)"
+        )
+    bundle = layer.path(CA_BUNDLE)
+    bundle.parent.mkdir(parents=True, exist_ok=True)
+    with bundle.open("wb") as out:
+        for certificate in certificates:
+            data = certificate.read_bytes()
+            out.write(data if data.endswith(b"\n") else data + b"\n")
+    return [f"{MOZILLA_CERTS}/{path.name}" for path in certificates]
 
 
 def write_status(layer: Layer, packages: list[Package], taken: list[str]) -> None:

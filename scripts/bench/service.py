@@ -78,6 +78,7 @@ def parse_args(argv: Sequence[str] | None) -> BenchOptions:
 def main(argv: Sequence[str] | None = None) -> int:
     """Measure, print the table and the verdicts; 0 all met, 1 missed, 2 could not measure."""
     logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # not a line per readiness poll
     try:
         options = parse_args(argv)
         settings = Settings.from_env()

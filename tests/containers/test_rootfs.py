@@ -23,6 +23,7 @@ import pytest
 from builder import elf
 from builder.debs import Package
 from builder.rootfs import (
+    CA_BUNDLE,
     GID,
     PYTHON,
     SITE,
@@ -42,6 +43,7 @@ from builder.rootfs import (
     normalise,
     stdlib_sources,
     strip_tree,
+    write_ca_bundle,
     write_status,
     write_zip,
 )
@@ -519,3 +521,32 @@ def test_strip_tree_strips_elf_files_only(tmp_path: Path) -> None:
     (tmp_path / "broken.so").write_bytes(b"\x7fELF cut short")
     with pytest.raises(elf.ElfError, match=r"broken\.so: not an ELF file"):
         strip_tree(tmp_path)  # the build stops, naming the file
+
+
+# --- the CA bundle --------------------------------------------------------------------------
+
+
+def test_the_ca_bundle_is_every_mozilla_certificate_in_name_order(tmp_path: Path) -> None:
+    mozilla = tmp_path / "root/usr/share/ca-certificates/mozilla"
+    mozilla.mkdir(parents=True)
+    (mozilla / "B_Root.crt").write_text("-----BEGIN CERTIFICATE-----\nB\n-----END CERTIFICATE-----")
+    (mozilla / "A_Root.crt").write_text(
+        "-----BEGIN CERTIFICATE-----\nA\n-----END CERTIFICATE-----\n"
+    )
+    (mozilla / "README").write_text("not a certificate\n")
+    layer = Layer(tmp_path / "base")
+
+    used = write_ca_bundle(Sysroot(tmp_path / "root", "amd64"), layer)
+
+    assert used == [
+        "/usr/share/ca-certificates/mozilla/A_Root.crt",
+        "/usr/share/ca-certificates/mozilla/B_Root.crt",
+    ]
+    bundle = layer.path(CA_BUNDLE).read_text()
+    assert bundle.index("\nA\n") < bundle.index("\nB\n")
+    assert bundle.count("-----END CERTIFICATE-----\n") == 2  # each ends its line
+
+
+def test_no_staged_certificates_is_a_build_error_naming_the_package(tmp_path: Path) -> None:
+    with pytest.raises(FileNotFoundError, match="ca-certificates package was not staged"):
+        write_ca_bundle(Sysroot(tmp_path, "amd64"), Layer(tmp_path / "base"))

@@ -208,14 +208,20 @@ def test_the_extras_image_runs_the_access_check(
     try:
         assert wait_http(f"http://127.0.0.1:{port}/healthz").status_code == 200
         assert wait_http(f"http://127.0.0.1:{port}/").status_code == 403
-        # PyJWT fetches the keys over https: this image keeps OpenSSL
-        version = docker_engine.containers.run(
+        # PyJWT fetches the keys over https: this image keeps OpenSSL, and CAs to verify with
+        probe = (
+            "import ssl; print(ssl.OPENSSL_VERSION); "
+            "print(ssl.create_default_context().cert_store_stats()['x509_ca'])"
+        )
+        output = docker_engine.containers.run(
             extras.tag,
-            entrypoint=["/usr/bin/python3", "-c", "import ssl; print(ssl.OPENSSL_VERSION)"],
+            entrypoint=["/usr/bin/python3", "-c", probe],
             remove=True,
             **HARDENED,
         )
-        assert bytes(version).decode().startswith("OpenSSL 3.")
+        version, authorities = bytes(output).decode().split("\n")[:2]
+        assert version.startswith("OpenSSL 3.")
+        assert int(authorities) > 100  # Mozilla's roots, as Debian's ca-certificates has them
     finally:
         container.remove(force=True)
         docker_engine.images.remove(extras.tag, force=True)

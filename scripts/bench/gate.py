@@ -1,7 +1,8 @@
 """The bench's verdicts: checks every run must pass, and the comparison with a baseline.
 
 **Absolute checks** (:func:`absolute_checks`) hold in every run, with a baseline or without:
-no non-2xx answer and no socket error outside the busy hold; every hold's container still
+no non-2xx answer and no socket error outside the busy hold (wrk waits as long as a run lasts
+for an answer, so a slow answer is measured, not an error); every hold's container still
 running, unrestarted, not OOM-killed and answering; 2 workers and 2 replicas scaling at
 SCALING_FLOOR or better; the soak's memory slope at SOAK_SLOPE_LIMIT or less.
 

@@ -95,16 +95,21 @@ class Run:
         """Advance the progress bar (the sampler calls it while load runs)."""
         self.progress.advance(self.task, seconds)
 
-    def host_wrk(
-        self, url: str, connections: int, duration: float, timeout: float | None = None
-    ) -> Load:
-        """wrk on this host against ``url``."""
+    def host_wrk(self, url: str, connections: int, duration: float) -> Load:
+        """wrk on this host against ``url``.
+
+        wrk waits for an answer as long as the run lasts, not its default 2 s: a slow answer
+        is an answer (its latency is measured), and at hundreds of connections on shared cores
+        a connection whose SYN overflowed the listen queue is retried by the kernel after 1 s
+        and 3 s, for any server (the ceiling too). A socket error is then a refusal, a reset
+        or a request unanswered for the whole run.
+        """
         load = wrk.WrkLoad(
             url=url,
             connections=connections,
             duration=duration,
             threads=min(self.options.threads, connections),
-            timeout=timeout,
+            timeout=duration,
         )
         return lambda: wrk.run(load, env=self.settings.tool_env())
 
@@ -222,9 +227,7 @@ def busy_hold(run: Run, url: str, box: Container) -> Hold:
     seconds = run.options.hold_duration
 
     def load(connections: int) -> tuple[int, int, str]:
-        # A generous timeout: at this concurrency an answer takes seconds, and a slow answer
-        # is still an answer; what the hold asks is whether the service keeps serving.
-        result = run.host_wrk(url, connections, seconds, timeout=seconds)()
+        result = run.host_wrk(url, connections, seconds)()
         return result.requests, result.failures, ""
 
     return _hold(run, url, box, kind="busy", wanted=run.options.hold, seconds=seconds, load=load)

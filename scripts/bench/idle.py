@@ -41,6 +41,7 @@ Connection = tuple[asyncio.StreamReader, asyncio.StreamWriter]
 
 async def _ask(host: str, port: int, payload: bytes) -> Connection | None:
     """One connection asked once and answered 200; None if it failed."""
+    writer: asyncio.StreamWriter | None = None
     try:
         async with asyncio.timeout(TIMEOUT):
             reader, writer = await asyncio.open_connection(host, port)
@@ -49,12 +50,13 @@ async def _ask(host: str, port: int, payload: bytes) -> Connection | None:
             length = _LENGTH.search(head)
             if length is not None:
                 await reader.readexactly(int(length.group(1)))
+        if head.startswith((b"HTTP/1.1 200", b"HTTP/1.0 200")):
+            return reader, writer
     except (OSError, TimeoutError, asyncio.IncompleteReadError, asyncio.LimitOverrunError):
-        return None
-    if not head.startswith((b"HTTP/1.1 200", b"HTTP/1.0 200")):
+        pass
+    if writer is not None:  # connected, but not answered 200: let it go now, not at exit
         writer.close()
-        return None
-    return reader, writer
+    return None
 
 
 async def _hold(host: str, port: int, connections: int, seconds: float) -> IdleHold:

@@ -5,7 +5,7 @@ Each canary is the real image with its app swapped for a module of ``tests/docke
 
 * ``no_headers``: 200 to everything, no security headers: ``security`` and ``verify`` fail;
 * ``errors_3pct``: 3 % of answers are 500: ``bench`` fails;
-* ``dies_2000``: the process dies above 2,000 open connections: ``bench`` with a hold fails;
+* ``dies_2000``: the process dies above 2,000 open connections: ``bench``'s holds fail it;
 * ``hangs_up``: hangs up instead of answering 405/413/414/431: ``security`` fails;
 * ``lingers``: keeps clients that hung up (no ADR 0013 override): ``security``'s churn fails.
 
@@ -49,9 +49,12 @@ SECURITY_OPTIONS = security.SecurityOptions(
     burst_connections=200,
     churn_clients=1000,
 )
-#: A short bench: one point at 32 connections and a hold above the 2,000 a canary dies at.
+#: A short bench: one point at 32 connections and both holds above the 2,000 a canary dies at.
+#: The idle hold is the one that surely gets there: each of its connections is answered once
+#: and then held, whereas under the busy hold a saturated 1-CPU service may keep a thousand of
+#: its 3,000 in the listen queue and never have 2,000 open at once (measured with ss).
 BENCH_OPTIONS = BenchOptions.one_point(
-    32, duration=3, warmup=1, rounds=1, hold=3000, hold_duration=3
+    32, duration=3, warmup=1, rounds=1, hold=3000, hold_duration=3, idle_hold=3000, idle_duration=2
 )
 DOCKERFILE = """\
 FROM {image}
@@ -165,7 +168,8 @@ def test_the_real_image_passes_the_bench_checks_the_canaries_fail(
     result = bench_run(settings, docker_engine, built.tag)
 
     assert failing_bench_checks(result) == {}
-    assert [hold.survival.ok for hold in result.holds] == [True]
+    survived = [(hold.kind, hold.survival.ok) for hold in result.holds]
+    assert survived == [("busy", True), ("idle", True)]
 
 
 def test_bench_fails_a_service_that_answers_3pct_500(
@@ -181,5 +185,6 @@ def test_bench_fails_a_service_that_dies_above_2000_connections(
     settings: Settings, docker_engine: DockerClient, canary: Build
 ) -> None:
     failed = failing_bench_checks(bench_run(settings, docker_engine, canary("dies_2000")))
-    assert "the busy hold" in failed
-    assert "did not survive: status exited" in failed["the busy hold"]
+    # Dead in the busy hold or in the idle one, it is dead by the end of the idle hold.
+    assert "the idle hold" in failed
+    assert "did not survive: status exited" in failed["the idle hold"]

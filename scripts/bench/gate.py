@@ -20,7 +20,9 @@ median over the rounds the machine left alone, against this machine's baseline:
 
 **Baselines.** ``bench-baseline.json`` (committed) is the reference machine's; a run on a
 machine of that kind (system, cores, CPU model, memory) is compared with it. Any other machine
-keeps its own under ``build/bench/baselines/``: its first passing run records it.
+keeps its own under ``build/bench/baselines/``: its first passing run records it. After a
+change to the service, ``doit bench accept=1`` on the reference machine writes the new
+figures into the committed file, which is then committed with the change.
 
 **Targets** (:func:`targets`) are the service benchmark's: the service against stock Quart on
 the Hypercorn CLI and against the ceiling, and its memory.

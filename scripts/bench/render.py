@@ -189,7 +189,8 @@ def _gate_lines(result: BenchResult) -> list[str]:
             f"baseline in `{verdict['first_on_machine']}`; later runs are gated against it."
         )
     elif verdict.get("accepted"):
-        lines.append(f"Accepted as the new baseline (`doit bench accept=1`), {BASELINE.name}.")
+        into = verdict.get("accepted_into", BASELINE.name)
+        lines.append(f"Accepted as the new baseline (`doit bench accept=1`) in `{into}`.")
     elif verdict.get("baseline") is not None:
         outcome = "PASS" if verdict["ok"] else "**FAIL**"
         lines += [

@@ -534,6 +534,8 @@ def finish(
     first = baseline is None and not options.accept and result.gate["ok"]
     if first:
         result.gate["first_on_machine"] = str(baseline_path)
+    if options.accept:
+        result.gate["accepted_into"] = str(baseline_path)
     result.write(stem.with_suffix(".json"))
     stem.with_suffix(".md").write_text(markdown(result, command(options)))
     plot(result, stem.with_suffix(".png"))

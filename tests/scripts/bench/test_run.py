@@ -43,12 +43,15 @@ def test_a_missing_wrk_is_one_clear_error(tmp_path: Path) -> None:
 
 
 def test_finish_writes_the_run_and_accept_records_the_baseline(tmp_path: Path) -> None:
-    baseline = tmp_path / "bench-baseline.json"
+    baseline = tmp_path / "baselines" / "this-machine.json"
+    baseline.parent.mkdir()
     accept = BenchOptions.from_vars({"accept": "1"})
     run.finish(planted(2000), accept, out_dir=tmp_path, baseline_path=baseline)
     stem = tmp_path / STEM
     assert json.loads(stem.with_suffix(".json").read_text())["figures"]["fraction"] == 0.5
-    assert "share this machine's 2 cores" in stem.with_suffix(".md").read_text()
+    report = stem.with_suffix(".md").read_text()
+    assert "share this machine's 2 cores" in report
+    assert f"Accepted as the new baseline (`doit bench accept=1`) in `{baseline}`." in report
     assert stem.with_suffix(".png").read_bytes().startswith(b"\x89PNG")
     assert (tmp_path / "latest.json").read_text() == stem.with_suffix(".json").read_text()
     assert json.loads(baseline.read_text())["fraction"] == 0.5

@@ -40,6 +40,7 @@ from pathlib import Path, PurePosixPath
 
 import pytest
 
+from scripts.bench import figures
 from scripts.core import paths
 
 ROOT = paths.ROOT
@@ -673,6 +674,17 @@ def test_the_security_checklist_shows_the_headers_the_service_sends() -> None:
             assert sent[name].startswith(value.removesuffix("...")), (name, sent[name])
         else:
             assert sent[name] == value, f"docs/security.md shows {name}: {value}, not {sent[name]}"
+
+
+def test_the_readme_measured_table_is_the_one_the_reports_made() -> None:
+    # python -m scripts.bench.figures writes both from the benchmark reports; a figure typed
+    # into the README by hand, or a table left behind by a rerun, shows up here.
+    rows = figures.read_rows()
+    assert rows, "docs/measured.json has no rows: run the benchmarks, then scripts.bench.figures"
+    assert figures.readme_table(_doc("README.md")) == figures.table(rows), (
+        "README.md's measured table is not docs/measured.json's: run python -m "
+        "scripts.bench.figures (it rewrites the table from the reports)"
+    )
 
 
 # ---- the checker itself ----------------------------------------------------------------------

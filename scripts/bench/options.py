@@ -61,10 +61,14 @@ class BenchOptions:
     #: beyond it fails.
     margin: float = field(default=0.10, metadata=var(0, 10))
     #: The margin for calibrated p99, wider: on two shared cores the p99 of a run measures the
-    #: neighbours more than the service (see README, "How long a bench must run").
+    #: neighbours more than the service (see README, "How long a run must be").
     p99_margin: float = field(default=1.0, metadata=var(0, 10))
     #: Record this run as this machine's baseline instead of gating on the old one.
     accept: bool = field(default=False, metadata=var(0, 1))
+    #: Compare with the baseline (``compare=0``: only the absolute checks gate, and the run is
+    #: never recorded as a baseline). For runs not shaped like the baseline's, such as a long
+    #: soak of one round, whose single-round ratios would be noise.
+    compare: bool = field(default=True, metadata=var(0, 1))
     #: First loopback port of the servers (one each). Not ``port``: doit hands every variable
     #: to every task, and ``port`` is the deployed stack's.
     bench_port: int = field(default=18210, metadata=var(1024, 65000))
@@ -80,6 +84,8 @@ class BenchOptions:
             raise ParamError(
                 "reference", self.reference, f"one of the concurrency values {self.concurrency}"
             )
+        if self.accept and not self.compare:
+            raise ParamError("accept", 1, "0 with compare=0 (such a run is never a baseline)")
         unknown = [name for name in self.targets if name not in TARGETS]
         if unknown or not self.targets:
             raise ParamError("targets", ",".join(self.targets), f"some of {', '.join(TARGETS)}")

@@ -181,7 +181,9 @@ def _gate_lines(result: BenchResult) -> list[str]:
         for check in verdict.get("checks", [])
     ]
     lines.append("")
-    if verdict.get("disturbed"):
+    if verdict.get("not_compared"):
+        lines.append(f"Not compared with a baseline ({verdict['not_compared']}).")
+    elif verdict.get("disturbed"):
         lines.append(f"**INCONCLUSIVE**: {verdict['disturbed']}. Rerun when it is quieter.")
     elif verdict.get("first_on_machine"):
         lines.append(

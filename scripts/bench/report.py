@@ -59,6 +59,8 @@ class Point:
     max_ms: float
     non_2xx: int = 0
     socket_errors: int = 0
+    #: Of the socket errors, requests wrk stopped waiting for (its timeout: the run's length).
+    timeouts: int = 0
     cpu_cores: float | None = None
     mem_peak: int | None = None
     rss_peak: int | None = None
@@ -84,6 +86,7 @@ class Point:
             max_ms=ms(result.latency_max) or 0.0,
             non_2xx=result.non_2xx_3xx,
             socket_errors=result.socket_errors.total,
+            timeouts=result.socket_errors.timeout,
             cpu_cores=None if usage.cpu_cores is None else round(usage.cpu_cores, 3),
             mem_peak=usage.mem_peak,
             rss_peak=usage.rss_peak,
@@ -394,7 +397,8 @@ class BenchResult:
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> BenchResult:
         """Read a run written by :meth:`to_json`; :class:`ReportError` if it is not one."""
-        derived = {"scaling_efficiency", "soak_slope_mib_per_minute", "figures"}
+        # Derived figures, and the service benchmark's judged targets (scripts.bench.service).
+        derived = {"scaling_efficiency", "soak_slope_mib_per_minute", "figures", "targets_met"}
         try:
             fields = {k: v for k, v in data.items() if k not in derived}
             fields["points"] = [Point.from_json(p) for p in data["points"]]

@@ -523,7 +523,7 @@ def finish(
     stem = out_dir / result.started
     result.write(stem.with_suffix(".json"))  # first: nothing measured is lost if the gate errs
     try:
-        baseline = read_baseline(baseline_path)
+        baseline = read_baseline(baseline_path) if options.compare else None
     except ReportError:
         if not options.accept:
             raise
@@ -531,7 +531,9 @@ def finish(
         baseline = None
     margins = Margins(margin=options.margin, p99=options.p99_margin)
     result.gate = gate(result, baseline, margins, accept=options.accept)
-    first = baseline is None and not options.accept and result.gate["ok"]
+    if not options.compare:
+        result.gate["not_compared"] = "compare=0: only the checks above gate this run"
+    first = options.compare and baseline is None and not options.accept and result.gate["ok"]
     if first:
         result.gate["first_on_machine"] = str(baseline_path)
     if options.accept:

@@ -160,6 +160,37 @@ def test_socket_errors_fail_but_not_in_the_busy_hold() -> None:
     )
 
 
+def test_a_request_unanswered_for_the_whole_run_fails_only_below_overload() -> None:
+    # result() sweeps 1 and 64 connections, 64 being the reference; add an overload point.
+    def with_1024(errors: int, timeouts: int) -> BenchResult:
+        bench = result()
+        bench.points.append(
+            dataclasses.replace(
+                point("service", 1024, 2000, 5000), socket_errors=errors, timeouts=timeouts
+            )
+        )
+        return bench
+
+    waited = failing_checks(with_1024(errors=1, timeouts=1))
+    reset = failing_checks(with_1024(errors=2, timeouts=1))
+    slow_at_reference = result()
+    slow_at_reference.points[2] = dataclasses.replace(
+        slow_at_reference.points[2], socket_errors=1, timeouts=1
+    )
+
+    assert waited == {}
+    evidence = {c.id: c.evidence for c in absolute_checks(with_1024(1, 1))}["BENCH-ANSWERS"]
+    assert evidence.endswith("(above 64 connections, reported, not failed): service c=1024: 1")
+    assert reset == {
+        "every answer 2xx": "9 runs outside the busy hold, service c=1024: 0 non-2xx, 2 socket "
+        "errors"
+    }
+    assert (
+        "service c=64: 0 non-2xx, 1 socket errors"
+        in failing_checks(slow_at_reference)["every answer 2xx"]
+    )
+
+
 @pytest.mark.parametrize(
     ("survival", "text"),
     [

@@ -14,7 +14,7 @@ from scripts.bench import run
 from scripts.bench.gate import machine_key
 from scripts.bench.options import BenchOptions
 from scripts.bench.report import BenchResult
-from scripts.core.errors import GateFailed, ReportError, ToolMissing
+from scripts.core.errors import GateFailed, ParamError, ReportError, ToolMissing
 from scripts.core.settings import Settings
 from tests.scripts.bench.support import result, round_
 
@@ -107,3 +107,22 @@ def test_a_disturbed_run_is_not_recorded_as_the_baseline(tmp_path: Path) -> None
         run.finish(planted(2000, cpu=0.3), accept, out_dir=tmp_path, baseline_path=baseline)
     assert not baseline.exists()
     assert (tmp_path / "latest.json").exists()
+
+
+def test_compare_0_gates_on_the_checks_only_and_records_no_baseline(tmp_path: Path) -> None:
+    # A long soak of one round: its ratios are noise, its memory slope and answers are not.
+    baseline = tmp_path / "baselines" / "this-machine.json"
+    soak_only = BenchOptions.from_vars({"compare": "0"})
+
+    run.finish(planted(1500), soak_only, out_dir=tmp_path, baseline_path=baseline)
+    assert not baseline.exists()
+    assert "Not compared with a baseline (compare=0" in (tmp_path / f"{STEM}.md").read_text()
+
+    run.finish(planted(2000), BenchOptions(), out_dir=tmp_path, baseline_path=baseline)
+    run.finish(planted(1000), soak_only, out_dir=tmp_path, baseline_path=baseline)  # not compared
+    failing = planted(2000)
+    failing.points[2] = dataclasses.replace(failing.points[2], non_2xx=60)
+    with pytest.raises(GateFailed, match="service c=64: 60 non-2xx"):
+        run.finish(failing, soak_only, out_dir=tmp_path, baseline_path=baseline)
+    with pytest.raises(ParamError, match="accept must be 0 with compare=0"):
+        BenchOptions.from_vars({"compare": "0", "accept": "1"})

@@ -1,4 +1,4 @@
-"""The trivy wrapper, its report reader, the severity gate and the ignore file.
+"""The trivy wrapper and its report reader, on stand-in and real trivy, and on real reports.
 
 trivy itself is not installed here: scans run through a stand-in ``trivy`` placed on PATH that
 checks the argv and environment it was given and writes a report in trivy's documented
@@ -11,20 +11,18 @@ from __future__ import annotations
 import json
 import sys
 import textwrap
-from datetime import date
 from pathlib import Path
 
 import pytest
 
 from scripts.core import paths
 from scripts.core.errors import (
-    AuditError,
     DatabaseUnavailable,
     ReportError,
     ToolFailed,
     ToolMissing,
 )
-from scripts.scan.findings import Finding, IgnorePolicy, Kind, Severity, blocking
+from scripts.scan.findings import Kind, Severity
 from scripts.scan.trivy import (
     SKIP_DIRS,
     TrivyOptions,
@@ -36,8 +34,8 @@ from scripts.scan.trivy import (
     scan_image,
     scan_secrets,
 )
+from tests.scripts.scan.support import TODAY, TRIVY_FIXTURES, policy_with
 
-FIXTURES = Path(__file__).parents[1] / "fixtures" / "trivy"
 #: Real trivy reports shared beside the checkout (../shared), where this machine keeps them.
 SHARED = next(
     (
@@ -59,8 +57,6 @@ SHARED_EXPECTED = {
     "dockerfile.json": (Kind.MISCONFIG, 1),
     "secrets.json": (Kind.SECRET, 2),
 }
-
-TODAY = date(2025, 6, 1)
 
 
 def stand_in_trivy(
@@ -103,38 +99,11 @@ def stand_in_trivy(
     return {"PATH": str(bin_dir)}
 
 
-def finding(**overrides: object) -> Finding:
-    values: dict[str, object] = {
-        "tool": "trivy",
-        "kind": Kind.VULN,
-        "id": "CVE-2025-0001",
-        "severity": Severity.HIGH,
-        "title": "t",
-        "target": "zeroport:test (debian 13.1)",
-        **overrides,
-    }
-    return Finding(**values)  # type: ignore[arg-type]
-
-
-def write_ignore(tmp_path: Path, text: str) -> Path:
-    path = tmp_path / ".trivyignore.yaml"
-    path.write_text(textwrap.dedent(text), encoding="utf-8")
-    return path
-
-
-def policy_with(
-    tmp_path: Path, section: str, entry_id: str, statement: str, expired_at: str
-) -> IgnorePolicy:
-    """The policy of an ignore file with one entry in ``section``."""
-    entry = f"  - id: {entry_id}\n    statement: {statement}\n    expired_at: {expired_at}\n"
-    return IgnorePolicy.load(write_ignore(tmp_path, f"{section}:\n{entry}"))
-
-
 # --- reading reports -------------------------------------------------------------------------
 
 
 def test_image_report_gives_vulnerabilities_and_secrets() -> None:
-    findings = read_report(FIXTURES / "image.json")
+    findings = read_report(TRIVY_FIXTURES / "image.json")
 
     by_id = {f.id: f for f in findings}
     assert sorted(by_id) == ["CVE-2025-0001", "CVE-2025-0002", "CVE-2025-0003", "github-pat"]
@@ -161,7 +130,7 @@ def test_image_report_gives_vulnerabilities_and_secrets() -> None:
 
 
 def test_config_report_keeps_failed_checks_with_both_ids() -> None:
-    findings = read_report(FIXTURES / "config.json", prefix="containers")
+    findings = read_report(TRIVY_FIXTURES / "config.json", prefix="containers")
 
     assert [(f.id, f.severity, f.target, f.line) for f in findings] == [
         ("DS002", Severity.HIGH, "containers/Dockerfile", 3),
@@ -172,7 +141,7 @@ def test_config_report_keeps_failed_checks_with_both_ids() -> None:
 
 
 def test_report_without_results_has_no_findings() -> None:
-    assert read_report(FIXTURES / "clean.json") == []
+    assert read_report(TRIVY_FIXTURES / "clean.json") == []
 
 
 @pytest.mark.parametrize(
@@ -271,7 +240,7 @@ def test_an_ignore_entry_in_any_id_form_accepts_the_real_reports_check(
         "2030-01-01",
     )
 
-    for report in (shared / "dockerfile.json", FIXTURES / "config.json"):
+    for report in (shared / "dockerfile.json", TRIVY_FIXTURES / "config.json"):
         active, ignored = policy.apply(read_report(report), today=TODAY)
 
         assert [i.finding.id for i in ignored] in (["DS-0002"], ["DS002"]), report.name
@@ -286,150 +255,6 @@ def test_every_form_of_a_check_id_names_the_others() -> None:
     assert check_id_forms("aws-access-key-id") == ("aws-access-key-id",)
 
 
-# --- the severity gate -----------------------------------------------------------------------
-
-
-def test_default_gate_blocks_high_and_critical_only() -> None:
-    findings = read_report(FIXTURES / "image.json")
-
-    assert {f.id for f in blocking(findings, Severity.HIGH)} == {
-        "CVE-2025-0001",
-        "CVE-2025-0003",
-        "github-pat",
-    }
-    assert {f.id for f in blocking(findings, Severity.CRITICAL)} == {"CVE-2025-0003", "github-pat"}
-
-
-def test_severity_parses_any_case_and_refuses_unknown_levels() -> None:
-    assert Severity.parse("medium") is Severity.MEDIUM
-    with pytest.raises(ValueError, match="CRITICAL"):
-        Severity.parse("severe")
-
-
-# --- the ignore file -------------------------------------------------------------------------
-
-
-def test_ignore_entry_moves_finding_to_ignored_with_reason_and_date(tmp_path: Path) -> None:
-    policy = policy_with(
-        tmp_path,
-        "vulnerabilities",
-        "CVE-2025-0001",
-        "the parser is never fed untrusted input",
-        "2025-07-01",
-    )
-    findings = read_report(FIXTURES / "image.json")
-
-    active, ignored = policy.apply(findings, today=TODAY)
-
-    assert "CVE-2025-0001" not in {f.id for f in active}
-    [item] = ignored
-    assert (item.finding.id, item.reason, item.until) == (
-        "CVE-2025-0001",
-        "the parser is never fed untrusted input",
-        date(2025, 7, 1),
-    )
-    assert item.to_json()["until"] == "2025-07-01"
-    assert policy.expired(TODAY) == []
-
-
-def test_entry_lapses_on_its_expiry_date(tmp_path: Path) -> None:
-    policy = policy_with(tmp_path, "vulnerabilities", "CVE-2025-0001", "accepted", '"2025-06-01"')
-
-    active, ignored = policy.apply([finding()], today=date(2025, 5, 31))
-    assert (len(active), len(ignored)) == (0, 1)
-
-    active, ignored = policy.apply([finding()], today=TODAY)
-    assert (len(active), len(ignored)) == (1, 0)
-    assert [e.id for e in policy.expired(TODAY)] == ["CVE-2025-0001"]
-
-
-@pytest.mark.parametrize(
-    ("entry", "message"),
-    [
-        ("- id: CVE-1\n  expired_at: 2030-01-01", "CVE-1.* needs a statement"),
-        ("- id: CVE-1\n  statement: '  '\n  expired_at: 2030-01-01", "needs a statement"),
-        ("- id: CVE-1\n  statement: ok", "CVE-1.* needs expired_at"),
-        ("- id: CVE-1\n  statement: ok\n  expired_at: next year", "must be a date YYYY-MM-DD"),
-        ("- id: CVE-1\n  statement: ok\n  expired_at: 2030-01-01T10:00:00", "YYYY-MM-DD"),
-        ("- statement: ok\n  expired_at: 2030-01-01", "needs an id"),
-        (
-            "- id: CVE-1\n  statement: ok\n  expired_at: 2030-01-01\n  purls: [pkg:deb/debian/x]",
-            "unsupported key.*purls",
-        ),
-        (
-            "- id: CVE-1\n  statement: ok\n  expired_at: 2030-01-01\n  paths: x",
-            "list of file globs",
-        ),
-        ("id: CVE-1", "must be a list"),
-    ],
-)
-def test_ignore_entry_without_reason_or_expiry_is_an_error(
-    tmp_path: Path, entry: str, message: str
-) -> None:
-    path = write_ignore(tmp_path, "vulnerabilities:\n" + textwrap.indent(entry, "  ") + "\n")
-    with pytest.raises(AuditError, match=message):
-        IgnorePolicy.load(path)
-
-
-def test_unknown_section_is_an_error(tmp_path: Path) -> None:
-    path = write_ignore(tmp_path, "vulnerabilites:\n  - id: CVE-1\n")
-    with pytest.raises(AuditError, match="unknown section 'vulnerabilites'"):
-        IgnorePolicy.load(path)
-
-
-def test_paths_limit_where_an_entry_applies(tmp_path: Path) -> None:
-    policy = IgnorePolicy.load(
-        write_ignore(
-            tmp_path,
-            """\
-            misconfigurations:
-              - id: AVD-DS-0002
-                statement: the builder stage runs as root
-                expired_at: 2030-01-01
-                paths: ["containers/*"]
-            vulnerabilities:
-              - id: CVE-2025-0003
-                statement: h11 is only a client here
-                expired_at: 2030-01-01
-                paths: ["usr/lib/python3/**"]
-            """,
-        )
-    )
-    here = finding(
-        kind=Kind.MISCONFIG, id="DS002", aliases=("AVD-DS-0002",), target="containers/Dockerfile"
-    )
-    deeper = finding(
-        kind=Kind.MISCONFIG, id="DS002", aliases=("AVD-DS-0002",), target="containers/x/Dockerfile"
-    )
-    in_image = finding(
-        id="CVE-2025-0003",
-        target="Python",
-        package_path="usr/lib/python3/site-packages/h11/METADATA",
-    )
-    elsewhere = finding(id="CVE-2025-0003", target="Python", package_path="opt/venv/h11/METADATA")
-
-    active, ignored = policy.apply([here, deeper, in_image, elsewhere], today=TODAY)
-
-    assert [i.finding for i in ignored] == [here, in_image]
-    assert active == [deeper, elsewhere]
-
-
-def test_entry_applies_only_to_its_own_section(tmp_path: Path) -> None:
-    policy = policy_with(tmp_path, "secrets", "CVE-2025-0001", "wrong section", "2030-01-01")
-    active, ignored = policy.apply([finding()], today=TODAY)
-    assert (active, ignored) == ([finding()], [])
-
-
-def test_missing_ignore_file_accepts_nothing(tmp_path: Path) -> None:
-    policy = IgnorePolicy.load(tmp_path / "absent.yaml")
-    assert policy.apply([finding()], today=TODAY) == ([finding()], [])
-
-
-def test_project_ignore_file_is_valid() -> None:
-    policy = IgnorePolicy.load(paths.ROOT / ".trivyignore.yaml")
-    assert policy.source == paths.ROOT / ".trivyignore.yaml"
-
-
 # --- running trivy ---------------------------------------------------------------------------
 
 
@@ -439,7 +264,7 @@ def test_image_scan_runs_trivy_offline_on_its_cache(tmp_path: Path) -> None:
     options = TrivyOptions(cache_dir=cache, offline=True, db_repository="mirror.local/trivy-db")
     env = stand_in_trivy(
         tmp_path / "bin",
-        report=FIXTURES / "image.json",
+        report=TRIVY_FIXTURES / "image.json",
         expect=[
             "image",
             "--scanners",
@@ -472,7 +297,7 @@ def test_image_archive_is_scanned_with_input(tmp_path: Path) -> None:
     archive = tmp_path / "image.tar"
     env = stand_in_trivy(
         tmp_path / "bin",
-        report=FIXTURES / "clean.json",
+        report=TRIVY_FIXTURES / "clean.json",
         expect=[
             *("image", "--scanners", "vuln", "--format", "json", "--output", str(output)),
             *("--quiet", "--input", str(archive)),
@@ -493,7 +318,7 @@ def test_config_scan_reports_repository_relative_targets(tmp_path: Path) -> None
     output = tmp_path / "trivy-config.json"
     env = stand_in_trivy(
         tmp_path / "bin",
-        report=FIXTURES / "config.json",
+        report=TRIVY_FIXTURES / "config.json",
         expect=[
             *("config", "--format", "json", "--output", str(output), "--quiet"),
             *("--skip-check-update", str(containers)),
@@ -515,7 +340,7 @@ def test_secret_scan_skips_tool_and_build_directories(tmp_path: Path) -> None:
     skips = [arg for skipped in SKIP_DIRS for arg in ("--skip-dirs", f"{tmp_path}/{skipped}")]
     env = stand_in_trivy(
         tmp_path / "bin",
-        report=FIXTURES / "secrets.json",
+        report=TRIVY_FIXTURES / "secrets.json",
         expect=[
             *("fs", "--scanners", "secret", "--format", "json", "--output", str(output)),
             *("--quiet", *skips, str(tmp_path)),
@@ -550,7 +375,7 @@ def test_trivy_failure_carries_its_last_line_and_what_to_do(tmp_path: Path) -> N
 
 def test_stale_report_is_never_read_as_this_runs_result(tmp_path: Path) -> None:
     output = tmp_path / "trivy-image.json"
-    output.write_text((FIXTURES / "image.json").read_text(encoding="utf-8"), encoding="utf-8")
+    output.write_text((TRIVY_FIXTURES / "image.json").read_text(encoding="utf-8"), encoding="utf-8")
     env = stand_in_trivy(
         tmp_path / "bin",
         report=None,

@@ -529,7 +529,7 @@ def finish(
             raise
         logger.warning("%s is unreadable: accept=1 replaces it", baseline_path)
         baseline = None
-    margins = Margins(margin=options.margin, p99=options.p99_margin)
+    margins = Margins(margin=options.margin, p99=options.p99_margin, memory=options.memory_margin)
     result.gate = gate(result, baseline, margins, accept=options.accept)
     if not options.compare:
         result.gate["not_compared"] = "compare=0: only the checks above gate this run"

@@ -24,7 +24,8 @@ def test_options_from_the_command_line() -> None:
             "concurrency": "64,1, 16",
             "duration": "2",
             "accept": "1",
-            "margin": "0.2",
+            "margin": "0.3",
+            "memory_margin": "0.05",
             "hold": "0",
             "scaling": "0",
             "workers": "2,1",
@@ -32,7 +33,8 @@ def test_options_from_the_command_line() -> None:
         }
     )
     assert options.concurrency == (1, 16, 64)
-    assert (options.duration, options.accept, options.margin) == (2.0, True, 0.2)
+    assert (options.duration, options.accept) == (2.0, True)
+    assert (options.margin, options.memory_margin) == (0.3, 0.05)
     assert (options.hold, options.scaling, options.workers, options.idle_hold) == (
         0,
         False,
@@ -48,6 +50,7 @@ def test_options_from_the_command_line() -> None:
         ("concurrency", ""),
         ("duration", "0"),
         ("margin", "-0.1"),
+        ("memory_margin", "lots"),
         ("accept", "yes please"),
         ("hold", "1e9"),
         ("workers", "0"),

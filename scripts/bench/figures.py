@@ -245,9 +245,9 @@ def bench_rows(result: BenchResult, measured: str) -> list[Row]:
             )
         )
     for name, points in (("workers", result.workers), ("swarm replicas", result.replicas)):
-        efficiency = result.efficiency(points)
-        if efficiency is not None:
-            one, two = points[0].rps, points[-1].rps
+        efficiency, pair = result.efficiency(points), result.scaling_pair(points)
+        if efficiency is not None and pair is not None:
+            one, two = pair[0].rps, pair[1].rps
             rows.append(
                 row(
                     f"1 → 2 {name}",

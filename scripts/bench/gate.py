@@ -5,7 +5,9 @@ no non-2xx answer and no socket error outside the busy hold (wrk waits as long a
 for an answer, so a slow answer is measured, not an error; at the sweep's overload points a
 request still unanswered when the run ends is reported, not failed); every hold's container still
 running, unrestarted, not OOM-killed and answering; 2 workers and 2 replicas scaling at
-SCALING_FLOOR or better; the soak's memory slope at SOAK_SLOPE_LIMIT or less.
+SCALING_FLOOR or better (a miss is measured once more, and the later measurement is judged:
+see :func:`scripts.bench.run.scaling_phase`); the soak's memory slope at SOAK_SLOPE_LIMIT or
+less.
 
 **The comparison** (:func:`compare`) takes the figures at the reference concurrency, each the
 median over the rounds the machine left alone, against this machine's baseline:

@@ -372,13 +372,23 @@ class BenchResult:
             connections=self.reference,
         )
 
+    @staticmethod
+    def scaling_pair(points: Sequence[Point]) -> tuple[Point, Point] | None:
+        """The latest measurement with 1 and with 2 of something (workers, replicas).
+
+        A phase whose efficiency missed the floor measures both once more (see
+        :func:`scripts.bench.run.scaling_phase`); the later pair is the one judged.
+        """
+        one = next((p for p in reversed(points) if p.target.endswith("-1")), None)
+        two = next((p for p in reversed(points) if p.target.endswith("-2")), None)
+        return None if one is None or two is None else (one, two)
+
     def efficiency(self, points: Sequence[Point]) -> float | None:
         """Throughput with 2 of something (workers, replicas) over twice that with 1."""
-        one = next((p for p in points if p.target.endswith("-1")), None)
-        two = next((p for p in points if p.target.endswith("-2")), None)
-        if one is None or two is None or not one.rps:
+        pair = self.scaling_pair(points)
+        if pair is None or not pair[0].rps:
             return None
-        return two.rps / (2 * one.rps)
+        return pair[1].rps / (2 * pair[0].rps)
 
     def to_json(self) -> dict[str, Any]:
         """The run as JSON-ready data, with the derived figures alongside."""

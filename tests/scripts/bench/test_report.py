@@ -152,6 +152,18 @@ def test_efficiency_is_two_over_twice_one() -> None:
     assert bench.efficiency(bench.replicas) == 0.8
 
 
+def test_efficiency_judges_the_later_of_two_measurements() -> None:
+    workers = [
+        point("workers-1", 64, 2000, 40),
+        point("workers-2", 64, 2000, 40),  # 0.50: a disturbed first measurement
+        point("workers-1", 64, 2000, 40),
+        point("workers-2", 64, 3200, 40),  # 0.80
+    ]
+    bench = dataclasses.replace(result(), workers=workers)
+    assert bench.efficiency(bench.workers) == 0.8
+    assert bench.scaling_pair(bench.workers) == (workers[2], workers[3])
+
+
 def test_soak_slope_is_fitted_to_per_run_medians_after_the_first_run() -> None:
     flat = soak(0.0)
     spikes = [(t, m + (8 * MIB if int(t) % 5 == 4 else 0)) for t, m in flat.samples]

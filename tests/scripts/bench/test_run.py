@@ -7,16 +7,18 @@ import dataclasses
 import json
 import logging
 from pathlib import Path
+from types import SimpleNamespace
+from typing import cast
 
 import pytest
 
 from scripts.bench import run
-from scripts.bench.gate import machine_key
+from scripts.bench.gate import absolute_checks, machine_key
 from scripts.bench.options import BenchOptions
 from scripts.bench.report import BenchResult
 from scripts.core.errors import GateFailed, ParamError, ReportError, ToolMissing
 from scripts.core.settings import Settings
-from tests.scripts.bench.support import result, round_
+from tests.scripts.bench.support import point, result, round_
 
 STEM = "20260101T000000Z"
 
@@ -126,3 +128,49 @@ def test_compare_0_gates_on_the_checks_only_and_records_no_baseline(tmp_path: Pa
         run.finish(failing, soak_only, out_dir=tmp_path, baseline_path=baseline)
     with pytest.raises(ParamError, match="accept must be 0 with compare=0"):
         BenchOptions.from_vars({"compare": "0", "accept": "1"})
+
+
+# ---- the scaling phases ------------------------------------------------------------------------
+
+
+def scaled(*rps_pairs: tuple[float, float]) -> tuple[BenchResult, list[int]]:
+    """Run the scaling phase on measurements that give these (1, 2) rps pairs in turn."""
+    bench = dataclasses.replace(result(), workers=[])
+    answers = [rps for pair in rps_pairs for rps in pair]
+    measured: list[int] = []
+
+    def measure(count: int) -> None:
+        measured.append(count)
+        bench.workers.append(point(f"workers-{count}", 64, answers.pop(0), 40))
+
+    run.scaling_phase(
+        cast(run.Run, SimpleNamespace(result=bench)), "workers", bench.workers, (1, 2), measure
+    )
+    return bench, measured
+
+
+def failing_check_ids(bench: BenchResult) -> list[str]:
+    return [check.id for check in absolute_checks(bench) if not check.ok]
+
+
+def test_scaling_above_the_floor_is_measured_once() -> None:
+    bench, measured = scaled((2000, 3200))
+    assert measured == [1, 2]
+    assert bench.notes == []
+    assert "BENCH-WORKERS-SCALING" not in failing_check_ids(bench)
+
+
+def test_a_miss_is_measured_once_more_and_the_second_measurement_is_judged() -> None:
+    bench, measured = scaled((2000, 2000), (2000, 3200))
+    assert measured == [1, 2, 1, 2]
+    assert bench.notes == [
+        "1 -> 2 workers scaled at 0.50, below 0.6: both were measured once more, and the gate "
+        "judges the second measurement"
+    ]
+    assert "BENCH-WORKERS-SCALING" not in failing_check_ids(bench)
+
+
+def test_scaling_that_misses_twice_fails_the_gate() -> None:
+    bench, measured = scaled((2000, 2000), (2000, 2100))
+    assert measured == [1, 2, 1, 2]
+    assert "BENCH-WORKERS-SCALING" in failing_check_ids(bench)

@@ -413,6 +413,21 @@ def test_the_readme_measured_table_is_the_one_the_reports_made() -> None:
     )
 
 
+def test_every_figure_a_doc_quotes_is_the_measured_one() -> None:
+    # An ADR that quotes a measured figure marks it; python -m scripts.bench.figures rewrites
+    # the marks with the table, so a figure kept by hand from an older run shows up here.
+    rows = figures.read_rows()
+    quoting = figures.quoting_docs()
+    assert quoting, "no doc quotes a measured figure with a figure mark"
+    for path in quoting:
+        doc = str(path.relative_to(ROOT))
+        text = path.read_text()
+        assert figures.marks_into(text, rows, doc=doc) == text, (
+            f"{doc} quotes a figure other than docs/measured.json's: run python -m "
+            "scripts.bench.figures (it rewrites the marked figures)"
+        )
+
+
 # ---- the checker itself ----------------------------------------------------------------------
 
 PLANTED = "docs/planted.md"

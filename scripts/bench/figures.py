@@ -6,8 +6,10 @@ Nobody types a measured figure into the README. Each benchmark writes its report
 ``build/bench/latest.json``, ``doit security`` → ``build/security/report.json``); this command
 reads them, writes the rows into ``docs/measured.json`` (committed: every figure with its
 target, the command that measured it and the report and date it came from) and renders the
-table between the README's markers. ``tests/test_docs.py`` fails when the README's table is not
-the rendering of ``docs/measured.json``, so the two cannot disagree.
+table between the README's markers. A doc that quotes a figure in its prose (an ADR) marks it,
+``<!-- figure: runtime-image-size -->17.5 MB<!-- /figure -->``, and this command rewrites the
+marked text too. ``tests/test_docs.py`` fails when the README's table or a marked figure is not
+the rendering of ``docs/measured.json``, so the docs cannot disagree with each other.
 
 A report that is absent leaves its rows as they were: rerun one benchmark, then this command,
 and only that benchmark's rows change. ``--soak`` takes a long ``doit bench`` soak run
@@ -20,6 +22,7 @@ import argparse
 import datetime
 import json
 import logging
+import re
 import sys
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass
@@ -366,6 +369,38 @@ def render_into(text: str, rows: Sequence[Row]) -> str:
     return text.replace(readme_table(text), table(rows))
 
 
+#: A figure quoted in a doc's prose (an ADR, say): ``<!-- figure: KEY -->17.5 MB<!-- /figure -->``,
+#: KEY being the slug of a row's "what" (:func:`slug`), the text that row's figure.
+FIGURE_MARK: Final = re.compile(r"<!-- figure: ([a-z0-9-]+) -->(.*?)<!-- /figure -->", re.DOTALL)
+
+
+def slug(what: str) -> str:
+    """A row's key in a figure mark: ``runtime image size`` → ``runtime-image-size``."""
+    return re.sub(r"[^a-z0-9]+", "-", what.lower()).strip("-")
+
+
+def marks_into(text: str, rows: Sequence[Row], *, doc: str = "the doc") -> str:
+    """``text`` with every figure mark holding its row's figure; ReportError for an unknown key."""
+    figure = {slug(row.what): row.figure for row in rows}
+
+    def current(match: re.Match[str]) -> str:
+        key = match.group(1)
+        if key not in figure:
+            raise ReportError(
+                f"{doc} quotes a figure '{key}' that no row of docs/measured.json has; use one "
+                f"of {', '.join(sorted(figure))}"
+            )
+        return f"<!-- figure: {key} -->{figure[key]}<!-- /figure -->"
+
+    return FIGURE_MARK.sub(current, text)
+
+
+def quoting_docs() -> list[Path]:
+    """The docs whose prose quotes measured figures (figure marks): the README and docs/."""
+    docs = [README, *sorted((paths.ROOT / "docs").rglob("*.md"))]
+    return [doc for doc in docs if FIGURE_MARK.search(doc.read_text())]
+
+
 # ---- the command -------------------------------------------------------------------------------
 
 Reader = Callable[[Path], list[Row]]
@@ -444,6 +479,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             }
         )
         README.write_text(render_into(README.read_text(), rows))
+        for doc in quoting_docs():
+            doc.write_text(marks_into(doc.read_text(), rows, doc=str(doc.relative_to(paths.ROOT))))
     except WorkflowError as exc:
         print(f"figures: {exc}", file=sys.stderr)
         return 2

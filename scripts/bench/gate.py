@@ -22,10 +22,11 @@ median over the rounds the machine left alone, against this machine's baseline:
   by more than its margin.
 
 The margins come from the spread of the reference machine's own runs (README, "How long a
-run must be"): over ten default runs of one unchanged image the medians of calibrated
-throughput ranged 0.508-0.602 and of calibrated p90 1.57-1.84, about 16 % apart, so their
-margin is 20 %; steady memory stayed within 28.2-29.1 MiB and keeps 10 %. A smaller change
-than the margin needs more rounds to be seen (``rounds=11 margin=0.1``).
+run must be"): over sixteen default runs of one unchanged image the medians of calibrated
+throughput ranged 0.508-0.609 and of calibrated p90 1.47-1.84, up to 16 % worse than the
+baseline's, so their margin is 20 %; steady memory stayed within 28.2-29.1 MiB and keeps
+10 %. A smaller change than the margin needs more rounds to be seen
+(``rounds=11 margin=0.1``).
 
 **Baselines.** ``bench-baseline.json`` (committed) is the reference machine's; a run on a
 machine of that kind (system, cores, CPU model, memory) is compared with it. Any other machine

@@ -58,8 +58,8 @@ class BenchOptions:
     scaling: bool = field(default=True, metadata=var(0, 1))
     replica_connections: int = field(default=64, metadata=var(2, 100_000))
     #: The gate's margin for calibrated throughput and p90: a change the wrong way beyond it
-    #: fails. Ten default runs of one unchanged image on the reference machine spread their
-    #: medians about 16 % apart (README, "How long a run must be").
+    #: fails. Sixteen default runs of one unchanged image on the reference machine came out
+    #: up to 16 % worse than its baseline (README, "How long a run must be").
     margin: float = field(default=0.20, metadata=var(0, 10))
     #: The margin for calibrated p99, wider: on two shared cores the p99 of a run measures the
     #: neighbours more than the service (see README, "How long a run must be").

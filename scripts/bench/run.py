@@ -293,7 +293,7 @@ def scaling_phase(
     """``measure`` each count; a 1 -> 2 efficiency below the floor measures both once more.
 
     Each is one 10-second run that a neighbour on the shared cores can slow (replicas once
-    scaled at 0.59 where nine other runs gave 0.75-0.86). The gate judges the later pair;
+    scaled at 0.59 where fifteen other runs gave 0.71-0.86). The gate judges the later pair;
     both stay in the report. A real loss of scaling misses twice.
     """
     for attempt in (1, 2):

@@ -145,3 +145,31 @@ def test_the_readme_table_is_replaced_between_its_markers_only() -> None:
 def test_a_readme_without_the_markers_says_where_they_go() -> None:
     with pytest.raises(ReportError, match="put both markers"):
         figures.readme_table("# zeroport\n")
+
+
+def test_a_figure_mark_is_rewritten_with_its_rows_figure() -> None:
+    row = figures.Row(
+        source="image",
+        what="runtime image size",
+        figure="17.5 MB",
+        target="",
+        command="c",
+        measured="d",
+    )
+    text = "Today: <!-- figure: runtime-image-size -->25.3 MB<!-- /figure --> in all."
+    assert figures.marks_into(text, [row]) == (
+        "Today: <!-- figure: runtime-image-size -->17.5 MB<!-- /figure --> in all."
+    )
+
+
+def test_a_figure_mark_that_names_no_row_is_an_error_naming_the_keys() -> None:
+    row = figures.Row(
+        source="image",
+        what="`docker save \\| gzip -9`",
+        figure="9.5 MB",
+        target="",
+        command="c",
+        measured="d",
+    )
+    with pytest.raises(ReportError, match=r"'image-size' that no row.*docker-save-gzip-9"):
+        figures.marks_into("<!-- figure: image-size -->1 MB<!-- /figure -->", [row], doc="x.md")

@@ -114,9 +114,7 @@ def test_rerunning_one_benchmark_replaces_only_its_rows(tmp_path: Path) -> None:
     measured = tmp_path / "measured.json"
     image = tmp_path / "image.json"
     image.write_text(json.dumps(IMAGE_REPORT))
-    security_row = Row(
-        source="security", what="w", figure="f", target="", command="c", measured="d"
-    )
+    security_row = planted_row("w", "f", source="security")
     measured.write_text(json.dumps({"rows": [vars(security_row)]}))
 
     rows = figures.update({"image": image, "bench": tmp_path / "absent.json"}, measured=measured)
@@ -147,15 +145,12 @@ def test_a_readme_without_the_markers_says_where_they_go() -> None:
         figures.readme_table("# zeroport\n")
 
 
+def planted_row(what: str, figure: str, *, source: str = "image") -> Row:
+    return Row(source=source, what=what, figure=figure, target="", command="c", measured="d")
+
+
 def test_a_figure_mark_is_rewritten_with_its_rows_figure() -> None:
-    row = figures.Row(
-        source="image",
-        what="runtime image size",
-        figure="17.5 MB",
-        target="",
-        command="c",
-        measured="d",
-    )
+    row = planted_row("runtime image size", "17.5 MB")
     text = "Today: <!-- figure: runtime-image-size -->25.3 MB<!-- /figure --> in all."
     assert figures.marks_into(text, [row]) == (
         "Today: <!-- figure: runtime-image-size -->17.5 MB<!-- /figure --> in all."
@@ -163,13 +158,6 @@ def test_a_figure_mark_is_rewritten_with_its_rows_figure() -> None:
 
 
 def test_a_figure_mark_that_names_no_row_is_an_error_naming_the_keys() -> None:
-    row = figures.Row(
-        source="image",
-        what="`docker save \\| gzip -9`",
-        figure="9.5 MB",
-        target="",
-        command="c",
-        measured="d",
-    )
+    row = planted_row("`docker save \\| gzip -9`", "9.5 MB")
     with pytest.raises(ReportError, match=r"'image-size' that no row.*docker-save-gzip-9"):
         figures.marks_into("<!-- figure: image-size -->1 MB<!-- /figure -->", [row], doc="x.md")

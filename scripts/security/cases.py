@@ -192,9 +192,13 @@ def cases(
         Case(
             id="OVERSIZED-URI",
             title=f"a request target over {max_url >> 10} KiB is refused (414, or 431)",
-            payload=get("/" + "u" * (max_url * 4), host),
-            # The service answers 414; when the head arrives in pieces (through Docker's
-            # loopback proxy) and outgrows Hypercorn's buffer first, Hypercorn answers 431.
+            # Twice the limit: over the service's guard, and within what Hypercorn buffers of
+            # an incomplete head (the header and target limits together, app/server.py), so
+            # the answer is the service's 414 whether the head arrives whole or in pieces.
+            # Four times the limit outgrew that buffer when it came in pieces, and Hypercorn's
+            # own 431 then passed even a service that answers anything with 200. 431 stays
+            # acceptable for a service whose header limit is set below its target limit.
+            payload=get("/" + "u" * (max_url * 2), host),
             expect=frozenset({414, 431}),
         ),
         Case(

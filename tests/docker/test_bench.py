@@ -101,8 +101,11 @@ def test_a_short_bench_measures_every_phase_and_its_first_run_becomes_the_baseli
     idle = result.hold("idle")
     assert idle is not None
     assert (idle.answered, idle.errors) == (300, 0)
-    assert [p.target for p in result.workers] == ["workers-1", "workers-2"]
-    assert [p.target for p in result.replicas] == ["replicas-1", "replicas-2"]
+    for what, points in (("workers", result.workers), ("replicas", result.replicas)):
+        # A miss of the scaling floor (likely in runs this short) is measured once more.
+        measured_again = any(f"1 -> 2 {what} scaled at" in note for note in result.notes)
+        once = [f"{what}-1", f"{what}-2"]
+        assert [p.target for p in points] == (once * 2 if measured_again else once)
     assert all(p.rps > 0 for p in [*result.workers, *result.replicas])
     assert result.timeline, "the service container's memory was sampled"
     assert any(p.cpu_cores for p in result.points)
